@@ -1,0 +1,54 @@
+/**
+ * Creates the AWS SDK clients, all sharing one tuned HTTP agent per process: keep-alive on, and
+ * enough sockets for every object in flight (GET, two uploads and SQS calls for each).
+ * Endpoint and credentials come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION…).
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface AwsClientOptions {
+  /** Objects expected in flight at once; sizes the socket pool. */
+  concurrency?: number;
+  /** Overrides AWS_ENDPOINT_URL (tests and the emulator). */
+  endpoint?: string;
+  region?: string;
+}
+
+export interface AwsClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  cloudwatch: CloudWatchClient;
+  destroy(): void;
+}
+
+export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
+  const maxSockets = Math.max(50, (options.concurrency ?? 16) * 4);
+  const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets };
+  const requestHandler = new NodeHttpHandler({
+    httpAgent: new HttpAgent(agentOptions),
+    httpsAgent: new HttpsAgent(agentOptions),
+    connectionTimeout: 5_000,
+    requestTimeout: 120_000,
+  });
+  const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL ?? undefined;
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const common = { region, requestHandler, ...(endpoint ? { endpoint } : {}) };
+  // Path-style addressing is what emulators answer; real AWS accepts it for every bucket name we create.
+  const s3 = new S3Client({ ...common, forcePathStyle: Boolean(endpoint) });
+  const sqs = new SQSClient(common);
+  const cloudwatch = new CloudWatchClient(common);
+  return {
+    s3,
+    sqs,
+    cloudwatch,
+    destroy() {
+      s3.destroy();
+      sqs.destroy();
+      cloudwatch.destroy();
+    },
+  };
+}

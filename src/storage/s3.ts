@@ -1,0 +1,134 @@
+/** An S3 bucket as an object store: small outputs go up in one PUT, large ones stream as multipart. */
+import { PassThrough, type Readable } from 'node:stream';
+import { once } from 'node:events';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ObjectGoneError } from '../errors.js';
+import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject } from './types.js';
+
+/** Outputs up to this size are sent with one PutObject; S3 multipart parts must be ≥ 5 MiB anyway. */
+const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
+
+export class S3Store implements ObjectStore {
+  readonly root: string;
+
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+  ) {
+    this.root = `s3://${bucket}`;
+  }
+
+  async get(key: string): Promise<SourceObject> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: response.Body as Readable, size: response.ContentLength, etag: response.ETag };
+    } catch (error) {
+      if (isNotFound(error)) throw new ObjectGoneError(`s3://${this.bucket}/${key} does not exist`, { cause: error });
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<ObjectHead | undefined> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: response.ContentLength ?? 0, etag: response.ETag, metadata: response.Metadata ?? {} };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async put(key: string, options: PutOptions): Promise<PendingObject> {
+    return new S3PendingObject(this.client, {
+      Bucket: this.bucket,
+      Key: key,
+      ContentType: options.contentType,
+      Metadata: options.metadata,
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+}
+
+interface PutParams {
+  Bucket: string;
+  Key: string;
+  ContentType: string;
+  Metadata?: Record<string, string>;
+}
+
+/** Nothing is visible in S3 until commit: a single PUT, or a multipart upload that completes last. */
+class S3PendingObject implements PendingObject {
+  #buffered: Uint8Array[] = [];
+  #bytes = 0;
+  #stream: PassThrough | undefined;
+  #upload: Upload | undefined;
+  #uploadDone: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly params: PutParams,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#bytes += chunk.byteLength;
+    if (!this.#stream) {
+      this.#buffered.push(chunk);
+      if (this.#bytes <= SINGLE_PUT_LIMIT) return;
+      this.#startMultipart();
+      return;
+    }
+    if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
+  }
+
+  #startMultipart(): void {
+    const stream = new PassThrough({ highWaterMark: 8 * 1024 * 1024 });
+    this.#stream = stream;
+    this.#upload = new Upload({
+      client: this.client,
+      params: { ...this.params, Body: stream },
+      partSize: SINGLE_PUT_LIMIT,
+      queueSize: 2,
+      leavePartsOnError: false,
+    });
+    // Kept as a promise now so a failing upload surfaces at commit instead of as an unhandled rejection.
+    this.#uploadDone = this.#upload.done();
+    this.#uploadDone.catch(() => undefined);
+    for (const chunk of this.#buffered) stream.write(chunk);
+    this.#buffered = [];
+  }
+
+  async commit(): Promise<number> {
+    if (this.#stream) {
+      this.#stream.end();
+      await this.#uploadDone;
+    } else {
+      const body = Buffer.concat(this.#buffered);
+      this.#buffered = [];
+      await this.client.send(new PutObjectCommand({ ...this.params, Body: body, ContentLength: body.byteLength }));
+    }
+    return this.#bytes;
+  }
+
+  async abort(): Promise<void> {
+    this.#buffered = [];
+    if (this.#upload) {
+      await this.#upload.abort().catch(() => undefined);
+      this.#stream?.destroy();
+    }
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}

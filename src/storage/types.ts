@@ -1,0 +1,40 @@
+/** One interface over a directory and an S3 bucket, so `convert` and `serve` run the same engine. */
+import type { Readable } from 'node:stream';
+import type { ByteSink } from '../formats/types.js';
+
+export interface SourceObject {
+  body: Readable;
+  /** Bytes as stored (compressed size for .gz), when the store knows it up front. */
+  size?: number;
+  etag?: string;
+}
+
+export interface ObjectHead {
+  size: number;
+  etag?: string;
+  metadata: Record<string, string>;
+}
+
+export interface PutOptions {
+  contentType: string;
+  metadata?: Record<string, string>;
+}
+
+/** An object being written: invisible to readers until `commit`, gone after `abort`. */
+export interface PendingObject extends ByteSink {
+  /** Publishes the object whole; resolves with its size in bytes. */
+  commit(): Promise<number>;
+  /** Discards everything written; safe to call after a failed write or twice. */
+  abort(): Promise<void>;
+}
+
+/** A bucket or a directory; keys are `/`-separated paths relative to it. */
+export interface ObjectStore {
+  /** `s3://bucket` or the absolute directory path, for messages. */
+  readonly root: string;
+  /** Throws ObjectGoneError when the key does not exist. */
+  get(key: string): Promise<SourceObject>;
+  head(key: string): Promise<ObjectHead | undefined>;
+  put(key: string, options: PutOptions): Promise<PendingObject>;
+  delete(key: string): Promise<void>;
+}
