@@ -1,0 +1,116 @@
+/** The `convert` command: local paths or s3:// URIs in, one file per format out, a summary printed. */
+import path from 'node:path';
+import { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import type { FormatRegistry } from '../formats/registry.js';
+import { convertObject, type ConversionSummary } from '../pipeline/convert.js';
+import { Stores } from '../storage/location.js';
+import type { AwsClients } from '../aws.js';
+import { addEngineOptions, engineOptionsFrom, type EngineFlags } from './engine-options.js';
+
+interface ConvertFlags extends EngineFlags {
+  out: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+type Outcome = { input: string; ok: true; summary: ConversionSummary } | { input: string; ok: false; error: string; code?: string };
+
+/** Files at least this large get a progress bar on a terminal. */
+const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
+
+/** `sales.csv` and `sales.csv.gz` both give `sales`. */
+export function outputName(input: string): string {
+  const base = input.startsWith('s3://') ? input.slice(input.lastIndexOf('/') + 1) : path.basename(input);
+  return base.replace(/\.csv(\.gz)?$/i, '');
+}
+
+export function registerConvertCommand(program: Command, deps: { registry: FormatRegistry; clients: () => AwsClients }): void {
+  const command = program
+    .command('convert')
+    .description('convert CSV files (local paths or s3:// URIs) to Parquet and Avro')
+    .argument('<input...>', 'CSV files, optionally gzipped')
+    .requiredOption('--out <dir-or-s3-prefix>', 'output directory or s3://bucket/prefix/')
+    .option('--json', 'print the summary as JSON')
+    .option('--no-progress', 'never show a progress bar');
+  addEngineOptions(command, deps.registry).action(async (inputs: string[], flags: ConvertFlags) => {
+    const { formats, options } = await engineOptionsFrom(flags, deps.registry);
+    const stores = new Stores(() => deps.clients().s3);
+    const out = stores.output(flags.out);
+    const names = inputs.map(outputName);
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+    if (duplicate) command.error(`two inputs would both write "${duplicate}": convert them into different --out directories`);
+
+    const showProgress = !flags.json && flags.progress !== false && Boolean(process.stdout.isTTY);
+    const outcomes: Outcome[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const bar = showProgress ? new ProgressBar(input) : undefined;
+      try {
+        const summary = await convertObject({
+          source: stores.input(input),
+          outputs: formats.map((format) => ({
+            format,
+            store: out.store,
+            key: out.key(`${names[i]}.${deps.registry.get(format).extension}`),
+          })),
+          options,
+          registry: deps.registry,
+          onProgress: bar && ((read, total) => bar.update(read, total)),
+        });
+        bar?.stop();
+        outcomes.push({ input, ok: true, summary });
+        if (!flags.json) process.stdout.write(describe(summary));
+      } catch (error) {
+        bar?.stop();
+        const failure = { input, ok: false as const, error: (error as Error).message, code: (error as { code?: string }).code };
+        outcomes.push(failure);
+        if (!flags.json) process.stderr.write(`✗ ${input}: ${failure.error}\n`);
+      }
+    }
+    const failed = outcomes.filter((outcome) => !outcome.ok).length;
+    if (flags.json) process.stdout.write(JSON.stringify(outcomes, null, 2) + '\n');
+    else process.stdout.write(`${outcomes.length - failed} converted, ${failed} failed\n`);
+    process.exitCode = failed === 0 ? 0 : 1;
+  });
+}
+
+/** Shown only for large files, so short runs keep a clean log. */
+class ProgressBar {
+  #bar: cliProgress.SingleBar | undefined;
+
+  constructor(private readonly label: string) {}
+
+  update(read: number, total: number | undefined): void {
+    if (!this.#bar) {
+      if (total === undefined || total < PROGRESS_MIN_BYTES) return;
+      this.#bar = new cliProgress.SingleBar(
+        { format: `${path.basename(this.label)} [{bar}] {percentage}% | {value}/{total} MB`, hideCursor: true },
+        cliProgress.Presets.shades_classic,
+      );
+      this.#bar.start(Math.ceil(total / 1e6), 0);
+    }
+    this.#bar.update(Math.floor(read / 1e6));
+  }
+
+  stop(): void {
+    this.#bar?.stop();
+  }
+}
+
+function describe(summary: ConversionSummary): string {
+  const outputs = summary.outputs.map((output) => `${output.format} ${formatBytes(output.bytes)}`).join(', ');
+  const columns = summary.columns.map((column) => `${column.name}:${column.type}`).join(', ');
+  return (
+    `✓ ${summary.source}\n` +
+    `  ${summary.rows} rows, ${summary.columns.length} columns, ${formatBytes(summary.bytesIn)} in → ${outputs}, ${summary.seconds.toFixed(2)} s\n` +
+    `  columns: ${columns}\n` +
+    summary.outputs.map((output) => `  wrote ${output.location}\n`).join('')
+  );
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}

@@ -1,0 +1,211 @@
+/**
+ * Converts one CSV object into one output per format: read and infer over every row, then write
+ * all formats from the same typed batches, then publish every output or none.
+ */
+import { Transform, type Readable } from 'node:stream';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { openCsv, type CsvParserName } from '../csv/read.js';
+import { SchemaInference } from '../csv/infer.js';
+import { toTypedBatch } from '../csv/values.js';
+import { PermanentError } from '../errors.js';
+import type { FormatRegistry } from '../formats/registry.js';
+import type { FormatOptions, FormatWriter } from '../formats/types.js';
+import type { ObjectStore, PendingObject } from '../storage/types.js';
+import type { Column, ColumnType, TableSchema } from '../types.js';
+import { RowSpool } from './spool.js';
+
+export interface EngineOptions {
+  parser: CsvParserName;
+  /** Detected from the header line when absent. */
+  delimiter?: string;
+  encoding: 'utf-8' | 'latin1';
+  /** Types the user pinned by column name; other columns are inferred. */
+  pinnedTypes?: ReadonlyMap<string, ColumnType>;
+  rowGroupSize: number;
+  /** Per format name, e.g. `{ parquet: { compression: 'zstd' } }`. */
+  formatOptions: Readonly<Record<string, FormatOptions>>;
+  /** Refuse sources larger than this (stored bytes). */
+  maxObjectBytes?: number;
+  tmpDir?: string;
+  /** Source bytes held in memory between the passes before spilling to a temporary file. */
+  memorySpoolBytes?: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  parser: 'fast-csv',
+  encoding: 'utf-8',
+  rowGroupSize: 100_000,
+  formatOptions: {},
+};
+
+export interface OutputTarget {
+  format: string;
+  store: ObjectStore;
+  key: string;
+}
+
+export interface ConvertRequest {
+  source: { store: ObjectStore; key: string };
+  outputs: OutputTarget[];
+  options: EngineOptions;
+  registry: FormatRegistry;
+  /** Written into each output's metadata (S3 user metadata; ignored by local files), with `source-etag`. */
+  metadata?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Called as input bytes are read; `total` when the store knows the size. */
+  onProgress?: (bytesRead: number, total: number | undefined) => void;
+}
+
+export interface OutputSummary {
+  format: string;
+  location: string;
+  bytes: number;
+}
+
+export interface ConversionSummary {
+  source: string;
+  sourceEtag?: string;
+  rows: number;
+  columns: Column[];
+  delimiter: string;
+  bytesIn: number;
+  outputs: OutputSummary[];
+  seconds: number;
+  spilled: boolean;
+}
+
+const DEFAULT_MEMORY_SPOOL_BYTES = 8 * 1024 * 1024;
+
+/** Output metadata key holding the ETag of the source the output was made from. */
+export const SOURCE_ETAG = 'source-etag';
+
+/** ETags arrive quoted from GET/HEAD and bare in S3 events; compare them bare. */
+export function normalizeEtag(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}
+
+export async function convertObject(request: ConvertRequest): Promise<ConversionSummary> {
+  const started = performance.now();
+  const { source, options, registry } = request;
+  const plugins = request.outputs.map((output) => registry.get(output.format));
+  const object = await source.store.get(source.key);
+  const sourceName = `${source.store.root}/${source.key}`;
+  if (options.maxObjectBytes !== undefined && object.size !== undefined && object.size > options.maxObjectBytes) {
+    object.body.destroy();
+    throw new PermanentError(
+      'OBJECT_TOO_LARGE',
+      `${sourceName} is ${object.size} bytes, above the limit of ${options.maxObjectBytes} (MAX_OBJECT_BYTES)`,
+    );
+  }
+
+  const counter = countBytes(object.body, object.size, options.maxObjectBytes, sourceName, request.onProgress);
+  const spool = new RowSpool(options.tmpDir ?? os.tmpdir(), options.memorySpoolBytes ?? DEFAULT_MEMORY_SPOOL_BYTES);
+  const pending: PendingObject[] = [];
+  try {
+    // Pass 1: parse every row, infer the exact schema, keep the rows.
+    const table = await openCsv(counter.stream, {
+      parser: options.parser,
+      delimiter: options.delimiter,
+      encoding: options.encoding,
+      chunkRows: options.rowGroupSize,
+    });
+    const pinned = table.columns.map((name) => options.pinnedTypes?.get(name));
+    const inference = new SchemaInference(table.columns.length, pinned);
+    let rows = 0;
+    let bytesAtLastChunk = 0;
+    for await (const chunk of table.chunks) {
+      request.signal?.throwIfAborted();
+      inference.observe(chunk.rows);
+      rows += chunk.rows.length;
+      await spool.add(chunk, counter.bytes - bytesAtLastChunk);
+      bytesAtLastChunk = counter.bytes;
+    }
+    const types = inference.types();
+    const schema: TableSchema = { columns: table.columns.map((name, i) => ({ name, type: types[i]! })) };
+
+    // Pass 2: one typed batch feeds every format.
+    const writers: FormatWriter[] = [];
+    // The source's ETag in every output lets a duplicate delivery see the work is already done.
+    const metadata = object.etag ? { ...request.metadata, [SOURCE_ETAG]: normalizeEtag(object.etag) } : request.metadata;
+    for (const [i, output] of request.outputs.entries()) {
+      const plugin = plugins[i]!;
+      const sink = await output.store.put(output.key, { contentType: plugin.contentType, metadata });
+      pending.push(sink);
+      writers.push(plugin.createWriter(schema, sink, options.formatOptions[plugin.name] ?? {}));
+    }
+    for await (const chunk of spool.chunks()) {
+      request.signal?.throwIfAborted();
+      const batch = toTypedBatch(chunk, types, table.columns);
+      for (const writer of writers) await writer.write(batch);
+    }
+    for (const writer of writers) await writer.finish();
+    request.signal?.throwIfAborted();
+
+    const sizes = await publishAll(pending, request.outputs);
+    return {
+      source: sourceName,
+      sourceEtag: object.etag,
+      rows,
+      columns: schema.columns,
+      delimiter: table.delimiter,
+      bytesIn: counter.bytes,
+      outputs: request.outputs.map((output, i) => ({
+        format: output.format,
+        location: `${output.store.root}/${output.key}`,
+        bytes: sizes[i]!,
+      })),
+      seconds: (performance.now() - started) / 1000,
+      spilled: spool.spilled,
+    };
+  } catch (error) {
+    counter.stream.destroy();
+    await Promise.all(pending.map((object) => object.abort()));
+    throw error;
+  } finally {
+    await spool.dispose();
+  }
+}
+
+/** Commits every output; if one fails, the ones already published are removed again. */
+async function publishAll(pending: PendingObject[], outputs: OutputTarget[]): Promise<number[]> {
+  const results = await Promise.allSettled(pending.map((object) => object.commit()));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (!failed) return results.map((result) => (result as PromiseFulfilledResult<number>).value);
+  await Promise.all(
+    results.map((result, i) =>
+      result.status === 'fulfilled' ? outputs[i]!.store.delete(outputs[i]!.key).catch(() => undefined) : pending[i]!.abort(),
+    ),
+  );
+  throw (failed as PromiseRejectedResult).reason;
+}
+
+/** Counts stored bytes as they stream past, and enforces the size limit when the store did not say. */
+function countBytes(
+  body: Readable,
+  total: number | undefined,
+  limit: number | undefined,
+  name: string,
+  onProgress: ConvertRequest['onProgress'],
+): { stream: Readable; readonly bytes: number } {
+  let bytes = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.byteLength;
+      if (limit !== undefined && bytes > limit) {
+        callback(new PermanentError('OBJECT_TOO_LARGE', `${name} is larger than the limit of ${limit} bytes (MAX_OBJECT_BYTES)`));
+        return;
+      }
+      onProgress?.(bytes, total);
+      callback(null, chunk);
+    },
+  });
+  body.on('error', (error) => stream.destroy(error));
+  body.pipe(stream);
+  return {
+    stream,
+    get bytes() {
+      return bytes;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Holds parsed rows between the inference pass and the writing pass. Types come from every row, so
+ * nothing can be written until the whole file is read: small files stay in memory, larger ones are
+ * spilled to a temporary file as one JSON line per chunk (re-reading JSON is far cheaper than
+ * re-parsing CSV, and memory stays bounded by one chunk).
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import type { CsvChunk } from '../csv/read.js';
+
+export class RowSpool {
+  #memory: CsvChunk[] = [];
+  #memoryBytes = 0;
+  #file: { dir: string; path: string; stream: WriteStream } | undefined;
+
+  /** @param memoryBytes source bytes kept in memory before spilling to `tmpDir`. */
+  constructor(
+    private readonly tmpDir: string,
+    private readonly memoryBytes: number,
+  ) {}
+
+  get spilled(): boolean {
+    return this.#file !== undefined;
+  }
+
+  /** @param sourceBytes how many input bytes this chunk came from, the measure of its weight. */
+  async add(chunk: CsvChunk, sourceBytes: number): Promise<void> {
+    if (!this.#file) {
+      this.#memory.push(chunk);
+      this.#memoryBytes += sourceBytes;
+      if (this.#memoryBytes <= this.memoryBytes) return;
+      await this.#spill();
+      return;
+    }
+    await this.#append(chunk);
+  }
+
+  async #spill(): Promise<void> {
+    const dir = await mkdtemp(path.join(this.tmpDir, 's3cc-spool-'));
+    const file = path.join(dir, 'rows.jsonl');
+    this.#file = { dir, path: file, stream: createWriteStream(file) };
+    const held = this.#memory;
+    this.#memory = [];
+    for (const chunk of held) await this.#append(chunk);
+  }
+
+  async #append(chunk: CsvChunk): Promise<void> {
+    const stream = this.#file!.stream;
+    if (!stream.write(JSON.stringify(chunk) + '\n')) await once(stream, 'drain');
+  }
+
+  /** Yields the chunks in the order they were added. */
+  async *chunks(): AsyncGenerator<CsvChunk> {
+    if (!this.#file) {
+      // Hand each chunk over once, so memory is released as the writing pass goes.
+      while (this.#memory.length > 0) yield this.#memory.shift()!;
+      return;
+    }
+    const { stream, path: file } = this.#file;
+    if (!stream.writableFinished) {
+      stream.end();
+      await once(stream, 'finish');
+    }
+    const lines = createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    for await (const line of lines) yield JSON.parse(line) as CsvChunk;
+  }
+
+  async dispose(): Promise<void> {
+    this.#memory = [];
+    if (this.#file) {
+      this.#file.stream.destroy();
+      await rm(this.#file.dir, { recursive: true, force: true });
+      this.#file = undefined;
+    }
+  }
+}
