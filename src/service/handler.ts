@@ -1,0 +1,212 @@
+/**
+ * Handles one SQS message: parse it, convert every CSV object it names on the pool, then decide the
+ * message's fate once: acknowledge, dead-letter with a reason, or leave it for a retry with backoff.
+ */
+import { ChangeMessageVisibilityCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Logger } from 'pino';
+import { renderKeyTemplate } from '../config/key-template.js';
+import { classifyFailure, PermanentError, TransientError, type Failure } from '../errors.js';
+import { isCsvKey, stemOf } from '../events/keys.js';
+import { isObjectCreated, parseNotification, type ObjectEvent } from '../events/parse.js';
+import { MetricName, type MetricsBuffer } from '../metrics/cloudwatch.js';
+import type { EngineOptions } from '../pipeline/convert.js';
+import { deadLetter } from './dead-letter.js';
+import type { ConversionPool } from './pool.js';
+import type { ConvertTask, TaskResult } from './worker.js';
+
+export interface HandlerConfig {
+  outputBucket: string;
+  outputPrefix: string;
+  outputKeyTemplate: string;
+  /** Format name → file extension, in output order. */
+  formats: { name: string; extension: string }[];
+  engine: EngineOptions;
+  /** Types pinned for a key, from SCHEMA_MAP; undefined when none applies. */
+  pinnedTypesFor(key: string): Promise<EngineOptions['pinnedTypes']>;
+  skipDuplicates: boolean;
+  backoffBaseSeconds: number;
+  backoffMaxSeconds: number;
+  aws: ConvertTask['aws'];
+}
+
+export interface HandlerDeps {
+  config: HandlerConfig;
+  sqs: SQSClient;
+  queueUrl: string;
+  dlqUrl: string;
+  pool: ConversionPool;
+  metrics: MetricsBuffer;
+  logger: Logger;
+}
+
+/** In-flight work the service can see (for InFlight, health and shutdown). */
+export interface InFlight {
+  count: number;
+  /** Aborting releases the message for another consumer. */
+  readonly controllers: Set<AbortController>;
+  /** Set once shutdown begins: new messages are released untouched. */
+  stopping: boolean;
+}
+
+type ObjectOutcome = { event: ObjectEvent; result: TaskResult } | { event: ObjectEvent; skipped: string };
+
+/** Exponential backoff from the receive count, with jitter so retries of a burst spread out. */
+export function backoffSeconds(receiveCount: number, base: number, max: number): number {
+  const exponential = Math.min(max, base * 2 ** Math.max(0, receiveCount - 1));
+  return Math.min(max, Math.round(exponential * (0.8 + Math.random() * 0.4)));
+}
+
+export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (message: Message) => Promise<Message | undefined> {
+  const { config, metrics } = deps;
+
+  async function release(message: Message, seconds: number): Promise<void> {
+    try {
+      await deps.sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: deps.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }),
+      );
+    } catch (error) {
+      // The message will reappear after its current visibility timeout anyway.
+      deps.logger.warn({ err: error, messageId: message.MessageId }, 'could not change message visibility');
+    }
+  }
+
+  async function convertOne(event: ObjectEvent, signal: AbortSignal, log: Logger): Promise<ObjectOutcome> {
+    if (!isObjectCreated(event)) {
+      return { event, skipped: `event ${event.eventName}` };
+    }
+    if (!isCsvKey(event.key)) return { event, skipped: 'not a CSV key' };
+    const stem = stemOf(event.key);
+    const pinnedTypes = await config.pinnedTypesFor(event.key).catch((error: unknown) => {
+      // A schema file we cannot read is our configuration's fault, not the object's: retry later.
+      if (error instanceof PermanentError) throw error;
+      throw new TransientError('SCHEMA_UNAVAILABLE', `pinned schema for ${event.key} could not be read: ${(error as Error).message}`);
+    });
+    const task: ConvertTask = {
+      source: { bucket: event.bucket, key: event.key, etag: event.eTag },
+      outputs: config.formats.map((format) => ({
+        format: format.name,
+        bucket: config.outputBucket,
+        key: renderKeyTemplate(config.outputKeyTemplate, {
+          prefix: config.outputPrefix,
+          format: format.name,
+          stem,
+          ext: format.extension,
+          bucket: event.bucket,
+        }),
+      })),
+      options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
+      skipDuplicates: config.skipDuplicates,
+      aws: config.aws,
+    };
+    const result = await deps.pool.run(task, signal);
+    log.debug({ key: event.key, outcome: result.outcome }, 'object done');
+    return { event, result };
+  }
+
+  function record(outcome: ObjectOutcome, log: Logger): void {
+    if ('skipped' in outcome) {
+      metrics.count(MetricName.FilesSkipped);
+      log.info({ key: outcome.event.key, reason: outcome.skipped }, 'skipped');
+      return;
+    }
+    const { result, event } = outcome;
+    const fileLog = log.child({ bucket: event.bucket, key: event.key });
+    if (result.outcome === 'converted') {
+      metrics.count(MetricName.FilesConverted);
+      metrics.count(MetricName.RowsConverted, result.rows);
+      metrics.observe(MetricName.BytesIn, result.bytesIn, 'Bytes');
+      metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
+      metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
+      if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
+      fileLog.info({ outcome: 'converted', rows: result.rows, ms: Math.round(result.conversionMs), bytesIn: result.bytesIn, bytesOut: result.bytesOut }, 'converted');
+    } else if (result.outcome === 'duplicate') {
+      metrics.count(MetricName.DuplicatesSkipped);
+      fileLog.info({ outcome: 'duplicate' }, 'outputs already current; skipped');
+    } else if (result.failure.kind === 'gone') {
+      metrics.count(MetricName.FilesGone);
+      fileLog.info({ outcome: 'gone' }, 'object no longer exists; acknowledged');
+    } else {
+      metrics.count(MetricName.FilesFailed);
+      const level = result.failure.kind === 'permanent' ? 'warn' : 'error';
+      fileLog[level]({ outcome: result.failure.kind, code: result.failure.code, reason: result.failure.message }, 'conversion failed');
+    }
+  }
+
+  return async function handleMessage(message: Message): Promise<Message | undefined> {
+    const log = deps.logger.child({ messageId: message.MessageId });
+    if (inFlight.stopping) {
+      await release(message, 0);
+      return undefined;
+    }
+    metrics.count(MetricName.MessagesReceived);
+    let notification;
+    try {
+      notification = parseNotification(message.Body ?? '');
+    } catch (error) {
+      return rejectMessage(message, classifyFailure(error), log);
+    }
+    if (notification.kind === 'test-event') {
+      log.info({ bucket: notification.bucket }, 's3:TestEvent acknowledged');
+      return message;
+    }
+
+    const controller = new AbortController();
+    inFlight.controllers.add(controller);
+    inFlight.count += notification.objects.length;
+    metrics.gauge(MetricName.InFlight, inFlight.count);
+    let outcomes: ObjectOutcome[];
+    try {
+      outcomes = await Promise.all(
+        notification.objects.map((event) =>
+          convertOne(event, controller.signal, log).catch((error: unknown) => ({
+            event,
+            result: { outcome: 'failed' as const, failure: classifyFailure(error) },
+          })),
+        ),
+      );
+    } finally {
+      inFlight.controllers.delete(controller);
+      inFlight.count -= notification.objects.length;
+      metrics.gauge(MetricName.InFlight, inFlight.count);
+    }
+    if (controller.signal.aborted) {
+      // Shutdown ran out of grace: hand the message to another consumer now, not after a timeout.
+      log.info('released unfinished message at shutdown');
+      await release(message, 0);
+      return undefined;
+    }
+    for (const outcome of outcomes) record(outcome, log);
+
+    const failures = outcomes.flatMap((outcome) =>
+      'result' in outcome && outcome.result.outcome === 'failed' ? [{ event: outcome.event, failure: outcome.result.failure }] : [],
+    );
+    const transient = failures.find((failure) => failure.failure.kind === 'transient');
+    if (transient) {
+      const attempts = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+      const delay = backoffSeconds(attempts, config.backoffBaseSeconds, config.backoffMaxSeconds);
+      metrics.count(MetricName.TransientRetries);
+      log.warn({ key: transient.event.key, code: transient.failure.code, attempts, retryInSeconds: delay }, 'transient failure; will retry');
+      await release(message, delay);
+      return undefined;
+    }
+    const permanent = failures.find((failure) => failure.failure.kind === 'permanent');
+    if (permanent) {
+      const failure = { ...permanent.failure, message: `s3://${permanent.event.bucket}/${permanent.event.key}: ${permanent.failure.message}` };
+      return rejectMessage(message, failure, log);
+    }
+    return message;
+  };
+
+  async function rejectMessage(message: Message, failure: Failure, log: Logger): Promise<Message | undefined> {
+    try {
+      await deadLetter(deps.sqs, deps.dlqUrl, message, failure);
+    } catch (error) {
+      // Not dead-lettered, so not deleted: it comes back, and the redrive policy is the backstop.
+      log.error({ err: error, code: failure.code }, 'could not send to the DLQ; leaving the message');
+      return undefined;
+    }
+    metrics.count(MetricName.FilesDeadLettered);
+    log.warn({ outcome: 'dead-lettered', code: failure.code, reason: failure.message }, 'dead-lettered');
+    return message;
+  }
+}
