@@ -6,6 +6,7 @@ import { snappyCompress } from 'hyparquet-writer/src/snappy.js';
 import type { ColumnType, TableSchema, TypedBatch } from '../types.js';
 import { avroFieldNames } from './avro-names.js';
 import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from './types.js';
+import { checkBatch, pickCodec } from './contract.js';
 
 // avro-js ships no type declarations; these are the parts of its API this module uses.
 interface AvroTap {
@@ -321,17 +322,6 @@ function writeBigint(tap: AvroTap, value: bigint): void {
   tap.pos += encoded.length;
 }
 
-function checkBatch(columnCount: number, batch: TypedBatch): void {
-  if (batch.columns.length !== columnCount) {
-    throw new Error(`batch has ${batch.columns.length} columns, schema has ${columnCount}`);
-  }
-  for (const values of batch.columns) {
-    if (values.length !== batch.rowCount) {
-      throw new Error(`batch column has ${values.length} values, rowCount is ${batch.rowCount}`);
-    }
-  }
-}
-
 export const avroFormat: FormatPlugin = {
   name: 'avro',
   extension: 'avro',
@@ -340,10 +330,7 @@ export const avroFormat: FormatPlugin = {
 
   createWriter(schema: TableSchema, sink: ByteSink, options: FormatOptions): FormatWriter {
     const compression = options.compression ?? 'deflate';
-    const codec = CODECS.get(compression);
-    if (codec === undefined) {
-      throw new Error(`avro: unsupported compression "${compression}" (use one of ${[...CODECS.keys()].join(', ')})`);
-    }
+    const codec = pickCodec('avro', CODECS, compression);
     return new AvroFormatWriter(schema, sink, compression, codec);
   },
 };

@@ -4,6 +4,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet-writer';
 import type { ColumnType, TableSchema, TypedBatch } from '../types.js';
 import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from './types.js';
+import { checkBatch, pickCodec } from './contract.js';
 
 type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED' | 'GZIP' | 'ZSTD';
 
@@ -96,7 +97,7 @@ class ParquetFormatWriter implements FormatWriter {
 
   async write(batch: TypedBatch): Promise<void> {
     this.#checkUsable();
-    checkBatch(this.#schema, batch);
+    checkBatch(this.#schema.columns.length, batch);
     if (batch.rowCount === 0) return;
     await this.#guard(async () => {
       await this.#parquet.write({
@@ -129,18 +130,6 @@ class ParquetFormatWriter implements FormatWriter {
   }
 }
 
-/** Catches a batch that does not match the schema before it can produce a corrupt file. */
-function checkBatch(schema: TableSchema, batch: TypedBatch): void {
-  if (batch.columns.length !== schema.columns.length) {
-    throw new Error(`batch has ${batch.columns.length} columns, schema has ${schema.columns.length}`);
-  }
-  for (const values of batch.columns) {
-    if (values.length !== batch.rowCount) {
-      throw new Error(`batch column has ${values.length} values, rowCount is ${batch.rowCount}`);
-    }
-  }
-}
-
 export const parquetFormat: FormatPlugin = {
   name: 'parquet',
   extension: 'parquet',
@@ -149,10 +138,7 @@ export const parquetFormat: FormatPlugin = {
 
   createWriter(schema: TableSchema, sink: ByteSink, options: FormatOptions): FormatWriter {
     const compression = options.compression ?? 'snappy';
-    const codec = CODECS.get(compression);
-    if (codec === undefined) {
-      throw new Error(`parquet: unsupported compression "${compression}" (use one of ${[...CODECS.keys()].join(', ')})`);
-    }
+    const codec = pickCodec('parquet', CODECS, compression);
     const names = new Set(schema.columns.map((column) => column.name));
     if (names.size !== schema.columns.length) throw new Error('parquet: column names must be unique');
     return new ParquetFormatWriter(schema, sink, codec);
