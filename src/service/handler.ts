@@ -118,7 +118,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
       metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
       if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
-      fileLog.info({ outcome: 'converted', rows: result.rows, ms: Math.round(result.conversionMs), bytesIn: result.bytesIn, bytesOut: result.bytesOut }, 'converted');
+      fileLog.info({ outcome: 'converted', rows: result.rows, columns: result.columns.map((c) => `${c.name}:${c.type}`).join(', '), ms: Math.round(result.conversionMs), bytesIn: result.bytesIn, bytesOut: result.bytesOut }, 'converted');
     } else if (result.outcome === 'duplicate') {
       metrics.count(MetricName.DuplicatesSkipped);
       fileLog.info({ outcome: 'duplicate' }, 'outputs already current; skipped');

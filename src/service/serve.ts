@@ -2,7 +2,7 @@
  * The `serve` service: several sqs-consumer pollers feed a worker-thread pool, each message is
  * decided once (ack, dead-letter, retry), and SIGTERM drains in-flight work within a grace period.
  */
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from 'pino';
 import { createAwsClients, type AwsClients } from '../aws.js';
@@ -35,6 +35,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     if (!registry.has(name)) throw new StartupError(`invalid setting FORMATS: unknown format "${name}" (known: ${registry.names().join(', ')})`);
   }
   const clients = createAwsClients({ endpoint: settings.awsEndpointUrl, region: settings.awsRegion, concurrency: settings.concurrency });
+  await checkQueueReachable(clients.sqs, settings.queueUrl);
   const dlqUrl = settings.dlqUrl ?? (await dlqFromRedrivePolicy(clients.sqs, settings.queueUrl));
   const schemas = new SchemaMap(settings.schemaMap, new Stores(() => clients.s3));
   await schemas.check().catch((error: Error) => {
@@ -166,6 +167,15 @@ export async function startService(settings: Settings, registry: FormatRegistry,
   }
 
   return { stop, healthPort: health?.port, dlqUrl, metrics };
+}
+
+/** The readiness check: a queue we cannot read is a setting to fix, not something to retry quietly. */
+async function checkQueueReachable(sqs: SQSClient, queueUrl: string): Promise<void> {
+  try {
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  } catch (error) {
+    throw new StartupError(`invalid setting QUEUE_URL: ${queueUrl} cannot be read (${(error as Error).name}: ${(error as Error).message})`);
+  }
 }
 
 /** DLQ_URL is optional: the queue's RedrivePolicy names the DLQ. */

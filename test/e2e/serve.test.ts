@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { runPython } from '../support/python.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service.js';
@@ -262,6 +262,60 @@ describe('serve: retries, shutdown and head-of-line blocking', function () {
       const smallTimes = await Promise.all(Array.from({ length: 12 }, (_, i) => converted(`hol/small-${i}.csv`)));
       const slowTime = await converted('hol/slow.csv');
       for (const time of smallTimes) expect(Date.parse(time)).to.be.below(Date.parse(slowTime));
+    } finally {
+      expect(await service.stop()).to.equal(0);
+    }
+  });
+});
+
+describe('serve: start-up refuses what it cannot work with', function () {
+  this.timeout(60_000);
+  let pipeline: TestPipeline;
+
+  before(async () => {
+    pipeline = await createTestPipeline('serve-start');
+  });
+
+  after(() => pipeline?.close());
+
+  it('a bad setting stops start-up with a message naming it, before any message is taken', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...pipeline.env, LOG_PRETTY: 'false', ...env } });
+        let output = '';
+        child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+        child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+        child.on('exit', (code) => resolve({ code, output }));
+      });
+    const badBatch = await run({ BATCH_SIZE: '12' });
+    expect(badBatch.code).to.equal(2);
+    expect(badBatch.output).to.match(/BATCH_SIZE="12".*1 to 10/);
+    const badQueue = await run({ QUEUE_URL: `${pipeline.endpoint}/123456789012/no-such-queue-${Date.now()}` });
+    expect(badQueue.code).to.equal(2);
+    expect(badQueue.output).to.match(/invalid setting QUEUE_URL/);
+    const badFormat = await run({ FORMATS: 'parquet,orc' });
+    expect(badFormat.code).to.equal(2);
+    expect(badFormat.output).to.match(/FORMATS.*orc/);
+  });
+
+  it('SCHEMA_MAP pins types for a key prefix (a schema file in S3)', async () => {
+    await pipeline.clients.s3.send(
+      new PutObjectCommand({ Bucket: pipeline.inputBucket, Key: 'schemas/zips.json', Body: JSON.stringify({ zip: 'string', qty: 'double' }) }),
+    );
+    const service = await startServiceProcess({
+      ...pipeline.env,
+      SCHEMA_MAP: JSON.stringify({ 'pinned/': `s3://${pipeline.inputBucket}/schemas/zips.json` }),
+    });
+    try {
+      await pipeline.put('pinned/a.csv', 'zip,qty\n12345,1\n54321,2\n');
+      await pipeline.put('free/a.csv', 'zip,qty\n12345,1\n54321,2\n');
+      const pinned = await service.waitForLog((line) => line.msg === 'converted' && line.key === 'pinned/a.csv');
+      const free = await service.waitForLog((line) => line.msg === 'converted' && line.key === 'free/a.csv');
+      expect(pinned.columns).to.equal('zip:string, qty:double');
+      expect(free.columns).to.equal('zip:int64, qty:int64');
     } finally {
       expect(await service.stop()).to.equal(0);
     }
