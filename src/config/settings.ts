@@ -34,6 +34,7 @@ export interface Settings {
   waitTimeSeconds: number;
   maxObjectBytes: number;
   workerThreads: number;
+  workerHeapMb: number;
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
   schemaMap: SchemaMapSetting | undefined;
@@ -269,6 +270,14 @@ export const SETTING_DEFINITIONS = [
     shownDefault: 'number of CPU cores',
     description: 'Worker threads for CPU-bound conversion work (1–1024).',
     schema: integer(1, 1024),
+  }),
+  define({
+    name: 'WORKER_HEAP_MB',
+    key: 'workerHeapMb',
+    presence: { default: '384' },
+    description:
+      'Old-generation heap limit of each worker thread in MiB (64–16384). V8 collects lazily below its limit, so this is what keeps a large file\'s RSS bounded; a 100k-row group of 8 columns needs about 200.',
+    schema: integer(64, 16384),
   }),
   define({
     name: 'BACKOFF_BASE_SECONDS',

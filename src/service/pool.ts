@@ -8,7 +8,7 @@ export interface ConversionPool {
   close(): Promise<void>;
 }
 
-export function createConversionPool(options: { threads: number; concurrency: number }): ConversionPool {
+export function createConversionPool(options: { threads: number; concurrency: number; heapMb: number }): ConversionPool {
   // Several objects share a thread: while one waits on S3, another converts.
   const perThread = Math.max(1, Math.ceil(options.concurrency / options.threads));
   const piscina = new Piscina({
@@ -17,6 +17,8 @@ export function createConversionPool(options: { threads: number; concurrency: nu
     maxThreads: options.threads,
     concurrentTasksPerWorker: perThread,
     idleTimeout: Number.POSITIVE_INFINITY,
+    // Without a limit V8 lets garbage from large files grow the heap towards gigabytes before collecting.
+    resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
   });
   return {
     threads: options.threads,

@@ -50,7 +50,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     enabled: settings.metricsEnabled,
     logger,
   });
-  const pool = createConversionPool({ threads: settings.workerThreads, concurrency: settings.concurrency });
+  const pool = createConversionPool({ threads: settings.workerThreads, concurrency: settings.concurrency, heapMb: settings.workerHeapMb });
   const engine: EngineOptions = {
     parser: settings.csvParser,
     delimiter: settings.csvDelimiter,
