@@ -15,6 +15,7 @@ export interface EngineFlags {
   avroCodec: string;
   rowGroupSize: number;
   csvParser: (typeof CSV_PARSERS)[number];
+  parallelFormats?: boolean;
 }
 
 const DELIMITER_WORDS: Record<string, string> = { ',': ',', ';': ';', '|': '|', tab: '\t', '\\t': '\t', '\t': '\t' };
@@ -44,7 +45,8 @@ export function addEngineOptions(command: Command, registry: FormatRegistry): Co
     .addOption(new Option('--parquet-compression <codec>', 'Parquet compression').choices(parquet).default(parquet[0]))
     .addOption(new Option('--avro-codec <codec>', 'Avro block codec').choices(avro).default(avro[0]))
     .option('--row-group-size <rows>', 'rows per Parquet row group and per batch', parseIntegerIn(1000, 1_000_000), 100_000)
-    .addOption(new Option('--csv-parser <name>', 'CSV parser').choices([...CSV_PARSERS]).default('fast-csv'));
+    .addOption(new Option('--csv-parser <name>', 'CSV parser').choices([...CSV_PARSERS]).default('fast-csv'))
+    .option('--parallel-formats', 'write each format of a large file on its own thread (helps only on an idle multi-core machine)');
 }
 
 /** Turns validated flags into engine options; `formats` must all be registered. */
@@ -61,6 +63,7 @@ export async function engineOptionsFrom(flags: EngineFlags, registry: FormatRegi
       encoding: flags.encoding,
       pinnedTypes,
       rowGroupSize: flags.rowGroupSize,
+      parallelFormats: flags.parallelFormats === true,
       formatOptions: { parquet: { compression: flags.parquetCompression }, avro: { compression: flags.avroCodec } },
     },
   };

@@ -52,20 +52,29 @@ export class RowSpool {
     if (!stream.write(JSON.stringify(chunk) + '\n')) await once(stream, 'drain');
   }
 
-  /** Yields the chunks in the order they were added. */
-  async *chunks(): AsyncGenerator<CsvChunk> {
-    if (!this.#file) {
-      // Hand each chunk over once, so memory is released as the writing pass goes.
-      while (this.#memory.length > 0) yield this.#memory.shift()!;
-      return;
-    }
+  /**
+   * Completes the spill file and returns its path, so readers on other threads can replay the rows
+   * with `readSpoolFile`; undefined while the rows are in memory. Nothing may be added afterwards.
+   */
+  async file(): Promise<string | undefined> {
+    if (!this.#file) return undefined;
     const { stream, path: file } = this.#file;
     if (!stream.writableFinished) {
       stream.end();
       await once(stream, 'finish');
     }
-    const lines = createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-    for await (const line of lines) yield JSON.parse(line) as CsvChunk;
+    return file;
+  }
+
+  /** Yields the chunks in the order they were added. */
+  async *chunks(): AsyncGenerator<CsvChunk> {
+    const file = await this.file();
+    if (file === undefined) {
+      // Hand each chunk over once, so memory is released as the writing pass goes.
+      while (this.#memory.length > 0) yield this.#memory.shift()!;
+      return;
+    }
+    yield* readSpoolFile(file);
   }
 
   async dispose(): Promise<void> {
@@ -76,4 +85,10 @@ export class RowSpool {
       this.#file = undefined;
     }
   }
+}
+
+/** Replays a completed spill file (see `RowSpool.file`) chunk by chunk, in the order written. */
+export async function* readSpoolFile(file: string): AsyncGenerator<CsvChunk> {
+  const lines = createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+  for await (const line of lines) yield JSON.parse(line) as CsvChunk;
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { ObjectGoneError } from '../errors.js';
-import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject } from './types.js';
+import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
 
 export class LocalStore implements ObjectStore {
   readonly root: string;
@@ -56,6 +56,10 @@ export class LocalStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.resolve(key), { force: true });
+  }
+
+  async describe(): Promise<StoreDescriptor> {
+    return { kind: 'local', root: this.root };
   }
 }
 

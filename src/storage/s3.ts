@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectGoneError } from '../errors.js';
-import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject } from './types.js';
+import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
 
 /** Outputs up to this size are sent with one PutObject; S3 multipart parts must be ≥ 5 MiB anyway. */
 const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
@@ -56,6 +56,14 @@ export class S3Store implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** The client's own region and endpoint, so a store reopened elsewhere talks to the same S3. */
+  async describe(): Promise<StoreDescriptor> {
+    const region = await this.client.config.region();
+    const custom = this.client.config.endpoint ? await this.client.config.endpoint() : undefined;
+    const endpoint = custom && `${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path}`;
+    return { kind: 's3', bucket: this.bucket, region, ...(endpoint ? { endpoint } : {}) };
   }
 }
 

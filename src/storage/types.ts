@@ -28,6 +28,11 @@ export interface PendingObject extends ByteSink {
   abort(): Promise<void>;
 }
 
+/** Enough to open the same store again on another thread (see `openStore`). */
+export type StoreDescriptor =
+  | { kind: 'local'; root: string }
+  | { kind: 's3'; bucket: string; region: string; endpoint?: string };
+
 /** A bucket or a directory; keys are `/`-separated paths relative to it. */
 export interface ObjectStore {
   /** `s3://bucket` or the absolute directory path, for messages. */
@@ -37,4 +42,6 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectHead | undefined>;
   put(key: string, options: PutOptions): Promise<PendingObject>;
   delete(key: string): Promise<void>;
+  /** How to reopen this store elsewhere; a store without it is only used on the thread that made it. */
+  describe?(): Promise<StoreDescriptor>;
 }
