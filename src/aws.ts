@@ -9,6 +9,29 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { RetryErrorInfo, RetryStrategyV2, StandardRetryToken } from '@smithy/types';
+
+function retryToken(count: number, delay: number): StandardRetryToken {
+  return { getRetryCount: () => count, getRetryDelay: () => delay, getRetryCost: () => 0 } as StandardRetryToken;
+}
+
+/**
+ * The SDK's standard retries (3 attempts, exponential backoff with full jitter) without its retry
+ * quota: a retried call that ends in a 404 never refunds the quota, so a storm drains it for good.
+ */
+class UnmeteredRetryStrategy implements RetryStrategyV2 {
+  constructor(private readonly maxAttempts: number) {}
+  async acquireInitialRetryToken(): Promise<StandardRetryToken> {
+    return retryToken(0, 0);
+  }
+  async refreshRetryTokenForRetry(token: StandardRetryToken, info: RetryErrorInfo): Promise<StandardRetryToken> {
+    const count = token.getRetryCount() + 1;
+    if (count >= this.maxAttempts || (info.errorType !== 'TRANSIENT' && info.errorType !== 'THROTTLING')) throw new Error('No retry token available');
+    const base = info.errorType === 'THROTTLING' ? 500 : 100;
+    return retryToken(count, Math.floor(Math.random() * Math.min(20_000, base * 2 ** count)));
+  }
+  recordSuccess(): void {}
+}
 
 export interface AwsClientOptions {
   /** Objects expected in flight at once; sizes the socket pool. */
@@ -36,7 +59,7 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   });
   const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL ?? undefined;
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  const common = { region, requestHandler, ...(endpoint ? { endpoint } : {}) };
+  const common = { region, requestHandler, retryStrategy: new UnmeteredRetryStrategy(3), ...(endpoint ? { endpoint } : {}) };
   // Path-style addressing is what emulators answer; real AWS accepts it for every bucket name we create.
   const s3 = new S3Client({ ...common, forcePathStyle: Boolean(endpoint) });
   const sqs = new SQSClient(common);

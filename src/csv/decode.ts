@@ -20,11 +20,11 @@ export class InvalidBytesError extends Error {
 }
 
 /** Yields the decoded text in pieces as the bytes arrive; pulls the source only when pulled. */
-export async function* decodeText(bytes: AsyncIterable<Buffer>, encoding: TextEncodingName): AsyncGenerator<string> {
+export async function* decodeText(bytes: AsyncIterable<Buffer>, encoding: TextEncodingName, maxBytes?: number): AsyncGenerator<string> {
   const source = bytes[Symbol.asyncIterator]();
   try {
     const head = await readAtLeast(source, 2);
-    const plain = isGzip(head) ? gunzip(head, source) : rest(head, source);
+    const plain = isGzip(head) ? gunzip(head, source, maxBytes) : rest(head, source);
     yield* decodeWith(plain, encoding);
   } finally {
     await source.return?.();
@@ -86,12 +86,19 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-async function* gunzip(head: Buffer, source: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+async function* gunzip(head: Buffer, source: AsyncIterator<Buffer>, maxBytes?: number): AsyncGenerator<Buffer> {
   const inflater = createGunzip();
+  let inflated = 0;
   // pipeline forwards a source failure to the inflater, so both kinds surface in the loop below.
   pipeline(Readable.from(rest(head, source)), inflater, () => {});
   try {
-    for await (const piece of inflater) yield piece as Buffer;
+    for await (const piece of inflater) {
+      inflated += (piece as Buffer).length;
+      if (maxBytes !== undefined && inflated > maxBytes) {
+        throw new PermanentError('OBJECT_TOO_LARGE', `the gzip data expands to more than ${maxBytes} bytes (MAX_OBJECT_BYTES)`);
+      }
+      yield piece as Buffer;
+    }
   } catch (error) {
     if (isZlibError(error)) {
       throw new PermanentError('INVALID_GZIP', `the gzip data is corrupt or truncated (${(error as Error).message})`, {

@@ -24,6 +24,8 @@ export interface CsvReadOptions {
   parser: CsvParserName;
   /** Rows per chunk; default 10 000. */
   chunkRows?: number;
+  /** Largest decompressed size of gzip input, in bytes. */
+  maxBytes?: number;
 }
 
 export interface CsvChunk {
@@ -66,7 +68,7 @@ export async function openCsv(bytes: Readable, options: CsvReadOptions): Promise
   const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
   if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new RangeError(`chunkRows must be a positive integer, got ${chunkRows}`);
 
-  const text = new TextCursor(decodeText(bytes, options.encoding));
+  const text = new TextCursor(decodeText(bytes, options.encoding, options.maxBytes));
   try {
     const headerLine = await text.findHeaderLine();
     const delimiter = options.delimiter ?? detectDelimiter(headerLine.text);

@@ -24,7 +24,7 @@ export function sanitizeAvroName(name: string): string {
  * the others are sanitized and, on a collision, get the first free suffix `_2`, `_3`, …
  */
 export function avroFieldNames(columnNames: readonly string[]): string[] {
-  const taken = new Set<string>();
+  const taken = new Set<string>(Object.getOwnPropertyNames(Object.prototype));
   const result: (string | undefined)[] = columnNames.map((name) => {
     if (!isValidAvroName(name) || taken.has(name)) return undefined;
     taken.add(name);

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { openCsv, type CsvParserName } from '../csv/read.js';
 import { SchemaInference } from '../csv/infer.js';
 import { toTypedBatch } from '../csv/values.js';
-import { PermanentError } from '../errors.js';
+import { ObjectGoneError, PermanentError } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import type { FormatOptions, FormatWriter } from '../formats/types.js';
 import type { ObjectStore, PendingObject } from '../storage/types.js';
@@ -120,6 +120,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       delimiter: options.delimiter,
       encoding: options.encoding,
       chunkRows: options.rowGroupSize,
+      maxBytes: options.maxObjectBytes,
     });
     const pinned = table.columns.map((name) => options.pinnedTypes?.get(name));
     const inference = new SchemaInference(table.columns.length, pinned);
@@ -129,7 +130,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       request.signal?.throwIfAborted();
       inference.observe(chunk.rows);
       rows += chunk.rows.length;
-      await spool.add(chunk, counter.bytes - bytesAtLastChunk);
+      await spool.add(chunk, heapWeight(chunk));
       bytesAtLastChunk = counter.bytes;
     }
     const types = inference.types();
@@ -166,6 +167,11 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
     await allWritten(threads, request.signal);
     request.signal?.throwIfAborted();
 
+    // Publish only if the source is still the object we read: a newer version's own notification converts it.
+    const current = await source.store.head(source.key);
+    if (object.etag && current?.etag && normalizeEtag(current.etag) !== normalizeEtag(object.etag)) {
+      throw new ObjectGoneError(`${sourceName} was overwritten while it converted; outputs left to the newer version`);
+    }
     const sizes = await publishAll(pending, request.outputs);
     return {
       source: sourceName,
@@ -235,4 +241,14 @@ function countBytes(
       return bytes;
     },
   };
+}
+
+/** What a chunk of parsed rows costs on the heap: UTF-16 characters plus array and string headers. */
+function heapWeight(chunk: { rows: string[][] }): number {
+  let weight = 0;
+  for (const row of chunk.rows) {
+    weight += 32 + 8 * row.length;
+    for (const field of row) weight += 16 + 2 * field.length;
+  }
+  return weight;
 }

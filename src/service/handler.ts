@@ -37,6 +37,10 @@ export interface HandlerDeps {
   pool: ConversionPool;
   metrics: MetricsBuffer;
   logger: Logger;
+  /** The queue's maxReceiveCount: the last attempt dead-letters a transient failure itself, with its reason. */
+  maxReceiveCount?: number;
+  /** Visibility extensions while a message is handled; stopped before it is released or acknowledged. */
+  heartbeat?: { intervalSeconds: number; visibilityTimeout: number };
 }
 
 /** In-flight work the service can see (for InFlight, health and shutdown). */
@@ -59,7 +63,28 @@ export function backoffSeconds(receiveCount: number, base: number, max: number):
 export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (message: Message) => Promise<Message | undefined> {
   const { config, metrics } = deps;
 
+  const beats = new Map<string, { stop(): Promise<void> }>();
+
+  function startHeartbeat(message: Message): { stop(): Promise<void> } {
+    const options = deps.heartbeat;
+    if (!options) return { stop: async () => {} };
+    let last: Promise<unknown> = Promise.resolve();
+    const timer = setInterval(() => {
+      last = deps.sqs
+        .send(new ChangeMessageVisibilityCommand({ QueueUrl: deps.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: options.visibilityTimeout }))
+        .catch((error: unknown) => deps.logger.warn({ err: error, messageId: message.MessageId }, 'heartbeat failed'));
+    }, options.intervalSeconds * 1000);
+    return {
+      async stop() {
+        clearInterval(timer);
+        await last;
+      },
+    };
+  }
+
   async function release(message: Message, seconds: number): Promise<void> {
+    // A heartbeat landing after the release would hide the message again for a whole timeout.
+    await beats.get(message.MessageId ?? '')?.stop();
     try {
       await deps.sqs.send(
         new ChangeMessageVisibilityCommand({ QueueUrl: deps.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }),
@@ -81,6 +106,13 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       if (error instanceof PermanentError) throw error;
       throw new TransientError('SCHEMA_UNAVAILABLE', `pinned schema for ${event.key} could not be read: ${(error as Error).message}`);
     });
+    const outputKeys = config.formats.map((format) =>
+      renderKeyTemplate(config.outputKeyTemplate, { prefix: config.outputPrefix, format: format.name, stem, ext: format.extension, bucket: event.bucket }),
+    );
+    const tooLong = outputKeys.find((key) => Buffer.byteLength(key) > 1024);
+    if (tooLong !== undefined) {
+      throw new PermanentError('UNSUPPORTED_INPUT', `the output key would be ${Buffer.byteLength(tooLong)} bytes; S3 keys are at most 1024 bytes (shorten the source key or OUTPUT_KEY_TEMPLATE)`);
+    }
     const task: ConvertTask = {
       source: { bucket: event.bucket, key: event.key, etag: event.eTag },
       outputs: config.formats.map((format) => ({
@@ -133,6 +165,21 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
   }
 
   return async function handleMessage(message: Message): Promise<Message | undefined> {
+    if (inFlight.stopping) {
+      await release(message, 0);
+      return undefined;
+    }
+    const beat = startHeartbeat(message);
+    beats.set(message.MessageId ?? '', beat);
+    try {
+      return await handleOne(message);
+    } finally {
+      beats.delete(message.MessageId ?? '');
+      await beat.stop();
+    }
+  };
+
+  async function handleOne(message: Message): Promise<Message | undefined> {
     const log = deps.logger.child({ messageId: message.MessageId });
     if (inFlight.stopping) {
       await release(message, 0);
@@ -183,6 +230,13 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
     const transient = failures.find((failure) => failure.failure.kind === 'transient');
     if (transient) {
       const attempts = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+      if (deps.maxReceiveCount !== undefined && attempts >= deps.maxReceiveCount) {
+        return rejectMessage(
+          message,
+          { kind: 'permanent', code: 'RETRIES_EXHAUSTED', message: `s3://${transient.event.bucket}/${transient.event.key}: still failing after ${attempts} attempts: ${transient.failure.code}: ${transient.failure.message}` },
+          log,
+        );
+      }
       const delay = backoffSeconds(attempts, config.backoffBaseSeconds, config.backoffMaxSeconds);
       metrics.count(MetricName.TransientRetries);
       log.warn({ key: transient.event.key, code: transient.failure.code, attempts, retryInSeconds: delay }, 'transient failure; will retry');
@@ -195,7 +249,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       return rejectMessage(message, failure, log);
     }
     return message;
-  };
+  }
 
   async function rejectMessage(message: Message, failure: Failure, log: Logger): Promise<Message | undefined> {
     try {

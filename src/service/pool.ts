@@ -22,7 +22,14 @@ export function createConversionPool(options: { threads: number; concurrency: nu
   });
   return {
     threads: options.threads,
-    run: (task, signal) => piscina.run(task, signal ? { signal } : {}) as Promise<TaskResult>,
+    // Cancellation is cooperative: piscina's own abort terminates the thread wherever it is, even
+    // between the uploads of publishAll. The worker checks this flag at safe points instead.
+    run: (task, signal) => {
+      const cancel = new Int32Array(new SharedArrayBuffer(4));
+      signal?.addEventListener('abort', () => Atomics.store(cancel, 0, 1), { once: true });
+      if (signal?.aborted) Atomics.store(cancel, 0, 1);
+      return piscina.run({ ...task, cancel }) as Promise<TaskResult>;
+    },
     close: () => piscina.destroy(),
   };
 }

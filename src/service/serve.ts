@@ -37,6 +37,8 @@ export async function startService(settings: Settings, registry: FormatRegistry,
   const clients = createAwsClients({ endpoint: settings.awsEndpointUrl, region: settings.awsRegion, concurrency: settings.concurrency });
   await checkQueueReachable(clients.sqs, settings.queueUrl);
   const dlqUrl = settings.dlqUrl ?? (await dlqFromRedrivePolicy(clients.sqs, settings.queueUrl));
+  const redrive = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: settings.queueUrl, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy;
+  const maxReceiveCount = redrive ? Number((JSON.parse(redrive) as { maxReceiveCount?: number | string }).maxReceiveCount) || undefined : undefined;
   const schemas = new SchemaMap(settings.schemaMap, new Stores(() => clients.s3));
   await schemas.check().catch((error: Error) => {
     throw new StartupError(`invalid setting SCHEMA_MAP: ${error.message}`);
@@ -81,6 +83,8 @@ export async function startService(settings: Settings, registry: FormatRegistry,
       pool,
       metrics,
       logger,
+      maxReceiveCount,
+      heartbeat: { intervalSeconds: settings.heartbeatInterval, visibilityTimeout: settings.visibilityTimeout },
     },
     inFlight,
   );
@@ -101,7 +105,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
       batchSize: settings.batchSize,
       waitTimeSeconds: settings.waitTimeSeconds,
       visibilityTimeout: settings.visibilityTimeout,
-      heartbeatInterval: settings.heartbeatInterval,
+      // The handler runs its own heartbeat, so it can stop it before releasing a message.
       messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
       messageAttributeNames: ['All'],
       pollingCompleteWaitTimeMs: settings.shutdownGraceSeconds * 1000,

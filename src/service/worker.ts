@@ -18,6 +18,8 @@ export interface ConvertTask {
   /** Skip when every output already carries the source's ETag (a duplicate delivery). */
   skipDuplicates: boolean;
   aws: { endpoint?: string; region?: string; concurrency: number };
+  /** Set to 1 by the pool when the task should stop at the next safe point. */
+  cancel?: Int32Array;
 }
 
 export type TaskResult =
@@ -30,6 +32,10 @@ let clients: AwsClients | undefined;
 
 export default async function convertTask(task: ConvertTask): Promise<TaskResult> {
   clients ??= createAwsClients(task.aws);
+  const controller = new AbortController();
+  const poll = setInterval(() => {
+    if (task.cancel && Atomics.load(task.cancel, 0) === 1) controller.abort();
+  }, 50);
   try {
     const source = new S3Store(clients.s3, task.source.bucket);
     const outputs = task.outputs.map((output) => ({
@@ -47,6 +53,7 @@ export default async function convertTask(task: ConvertTask): Promise<TaskResult
       outputs,
       options: task.options,
       registry,
+      signal: controller.signal,
     });
     return {
       outcome: 'converted',
@@ -58,5 +65,7 @@ export default async function convertTask(task: ConvertTask): Promise<TaskResult
     };
   } catch (error) {
     return { outcome: 'failed', failure: classifyFailure(error) };
+  } finally {
+    clearInterval(poll);
   }
 }

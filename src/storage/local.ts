@@ -98,6 +98,6 @@ class LocalPendingObject implements PendingObject {
       this.#stream.destroy();
       await once(this.#stream, 'close').catch(() => undefined);
     }
-    await rm(this.temporary, { force: true });
+    await rm(this.temporary, { force: true }).catch(() => undefined);
   }
 }
