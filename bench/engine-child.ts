@@ -1,0 +1,174 @@
+/**
+ * One engine measurement in its own process, so its peak RSS is its own: the product's
+ * `convertObject` (as `convert` runs it, outputs discarded), pass 1 alone (parse + inference), or
+ * DuckDB's CSV→Parquet. Prints one JSON line: seconds, CPU seconds, rows, bytes, peak RSS.
+ *   node dist/bench/engine-child.js '{"kind":"ours","file":"…","parser":"fast-csv","formats":["parquet","avro"]}'
+ */
+import { stat, rm, mkdtemp, readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { openCsv, type CsvParserName } from '../src/csv/read.js';
+import { SchemaInference } from '../src/csv/infer.js';
+import { registerBuiltinFormats } from '../src/formats/builtin.js';
+import { FormatRegistry } from '../src/formats/registry.js';
+import { convertObject, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/pipeline/convert.js';
+import { LocalStore } from '../src/storage/local.js';
+import type { ObjectHead, ObjectStore, PendingObject, SourceObject } from '../src/storage/types.js';
+
+export type EngineJob =
+  /** `formats: []` runs both passes and the spool with no writer: the cost of holding the rows. */
+  | { kind: 'ours'; file: string; parser: CsvParserName; formats: string[]; outDir?: string; parallelFormats?: boolean }
+  | { kind: 'pass1'; file: string; parser: CsvParserName }
+  | { kind: 'duckdb'; file: string; threads: number }
+  /** The 20 KB files of the service bench, from memory, one after another: CPU ms per file. */
+  | { kind: 'small'; files: string[]; parser: CsvParserName };
+
+export interface EngineResult {
+  seconds: number;
+  cpuSeconds: number;
+  rows: number;
+  bytesIn: number;
+  bytesOut: number;
+  peakRssMiB: number;
+  /** `small` jobs only. */
+  files?: number;
+  cpuMsPerFile?: number;
+}
+
+/** Outputs that only count their bytes: the engine's own cost, no disk or network. */
+class DiscardStore implements ObjectStore {
+  readonly root = 'discard://';
+  async get(): Promise<SourceObject> {
+    throw new Error('DiscardStore has nothing to read');
+  }
+  async head(): Promise<ObjectHead | undefined> {
+    return undefined;
+  }
+  async put(): Promise<PendingObject> {
+    let bytes = 0;
+    return {
+      write: async (chunk: Uint8Array) => {
+        bytes += chunk.byteLength;
+      },
+      commit: async () => bytes,
+      abort: async () => {},
+    };
+  }
+  async delete(): Promise<void> {}
+}
+
+async function ours(job: Extract<EngineJob, { kind: 'ours' }>): Promise<{ rows: number; bytesOut: number }> {
+  const registry = registerBuiltinFormats(new FormatRegistry());
+  // Discarded outputs keep every format on this thread (the engine only hands a format to a thread
+  // of its own when the store can be reopened there); a directory allows it.
+  const out: ObjectStore = job.outDir ? new LocalStore(job.outDir) : new DiscardStore();
+  // `parallelFormats` is read by engines that have it and ignored by those that do not.
+  const options: EngineOptions & { parallelFormats?: boolean } = { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser, parallelFormats: job.parallelFormats ?? false };
+  const summary = await convertObject({
+    source: { store: new LocalStore(path.dirname(job.file)), key: path.basename(job.file) },
+    outputs: job.formats.map((format) => ({ format, store: out, key: `out.${format}` })),
+    options,
+    registry,
+  });
+  return { rows: summary.rows, bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0) };
+}
+
+async function pass1(job: Extract<EngineJob, { kind: 'pass1' }>): Promise<{ rows: number; bytesOut: number }> {
+  const { body } = await new LocalStore(path.dirname(job.file)).get(path.basename(job.file));
+  const table = await openCsv(body, { parser: job.parser, encoding: 'utf-8', chunkRows: DEFAULT_ENGINE_OPTIONS.rowGroupSize });
+  const inference = new SchemaInference(table.columns.length);
+  let rows = 0;
+  for await (const chunk of table.chunks) {
+    inference.observe(chunk.rows);
+    rows += chunk.rows.length;
+  }
+  inference.types();
+  return { rows, bytesOut: 0 };
+}
+
+/** Sources held in memory, so only the engine's own CPU is counted. */
+class MemoryStore implements ObjectStore {
+  readonly root = 'memory://';
+  constructor(private readonly objects: Map<string, Buffer>) {}
+  async get(key: string): Promise<SourceObject> {
+    const bytes = this.objects.get(key)!;
+    return { body: Readable.from([bytes]), size: bytes.byteLength };
+  }
+  async head(): Promise<ObjectHead | undefined> {
+    return undefined;
+  }
+  async put(): Promise<PendingObject> {
+    throw new Error('MemoryStore is read-only');
+  }
+  async delete(): Promise<void> {}
+}
+
+async function small(job: Extract<EngineJob, { kind: 'small' }>): Promise<{ rows: number; bytesOut: number; files: number; cpuMsPerFile: number }> {
+  const registry = registerBuiltinFormats(new FormatRegistry());
+  const objects = new Map<string, Buffer>();
+  for (const file of job.files) objects.set(path.basename(file), await readFile(file));
+  const source = new MemoryStore(objects);
+  const out = new DiscardStore();
+  let rows = 0;
+  let bytesOut = 0;
+  const pass = async () => {
+    for (const key of objects.keys()) {
+      const summary = await convertObject({
+        source: { store: source, key },
+        outputs: ['parquet', 'avro'].map((format) => ({ format, store: out, key: `out.${format}` })),
+        options: { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser },
+        registry,
+      });
+      rows += summary.rows;
+      bytesOut += summary.outputs.reduce((sum, output) => sum + output.bytes, 0);
+    }
+  };
+  await pass(); // warm-up: module loading and JIT, paid once by a long-running service
+  rows = 0;
+  bytesOut = 0;
+  const before = process.cpuUsage();
+  const passes = 3;
+  for (let i = 0; i < passes; i++) await pass();
+  const cpu = process.cpuUsage(before);
+  const files = objects.size * passes;
+  return { rows, bytesOut, files, cpuMsPerFile: (cpu.user + cpu.system) / 1000 / files };
+}
+
+async function duckdb(job: Extract<EngineJob, { kind: 'duckdb' }>): Promise<{ rows: number; bytesOut: number }> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-duckdb-'));
+  const out = path.join(dir, 'out.parquet');
+  try {
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(job.threads) });
+    const connection = await instance.connect();
+    const quoted = (text: string) => `'${text.replace(/'/g, "''")}'`;
+    const result = await connection.run(
+      `COPY (SELECT * FROM read_csv(${quoted(job.file)})) TO ${quoted(out)} (FORMAT parquet, COMPRESSION snappy)`,
+    );
+    const rows = Number((await result.getRows())[0]?.[0] ?? 0);
+    connection.closeSync();
+    instance.closeSync();
+    return { rows, bytesOut: (await stat(out)).size };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const job = JSON.parse(process.argv[2]!) as EngineJob;
+const started = performance.now();
+const cpuBefore = process.cpuUsage();
+const measured: { rows: number; bytesOut: number; files?: number; cpuMsPerFile?: number } =
+  job.kind === 'ours' ? await ours(job) : job.kind === 'pass1' ? await pass1(job) : job.kind === 'small' ? await small(job) : await duckdb(job);
+const cpu = process.cpuUsage(cpuBefore);
+const result: EngineResult = {
+  seconds: (performance.now() - started) / 1000,
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  rows: measured.rows,
+  bytesIn: job.kind === 'small' ? 0 : (await stat(job.file)).size,
+  bytesOut: measured.bytesOut,
+  peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  ...(measured.cpuMsPerFile === undefined ? {} : { files: measured.files, cpuMsPerFile: measured.cpuMsPerFile }),
+};
+process.stdout.write(`${JSON.stringify(result)}\n`);
