@@ -7,7 +7,7 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import path from 'node:path';
 import type { CsvChunk } from '../csv/read.js';
 
@@ -89,6 +89,19 @@ export class RowSpool {
 
 /** Replays a completed spill file (see `RowSpool.file`) chunk by chunk, in the order written. */
 export async function* readSpoolFile(file: string): AsyncGenerator<CsvChunk> {
-  const lines = createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  for await (const line of lines) yield JSON.parse(line) as CsvChunk;
+  // Not readline: its async iterator buffers up to 1024 lines before pausing the file, and a line
+  // here is a whole row group, so it would read a large spool into memory at once.
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  for await (const bytes of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    pending += decoder.write(bytes as Buffer);
+    let newline;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      yield JSON.parse(line) as CsvChunk;
+    }
+  }
+  pending += decoder.end();
+  if (pending.length > 0) yield JSON.parse(pending) as CsvChunk;
 }
