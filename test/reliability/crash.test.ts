@@ -95,10 +95,7 @@ describe('reliability: kill -9 during a large conversion', function () {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  // Skipped at the end of stop 8: in the lead's last run the killed consumer had already published
-  // both outputs (the second consumer logged a duplicate) and the wait then timed out; the race in
-  // the test's kill point needs work before it can gate CI. Issue 7 stays open for it.
-  it.skip('hands the message to a second consumer after the visibility timeout, and no partial output is ever visible', async () => {
+  it('hands the message to a second consumer after the visibility timeout, and no partial output is ever visible', async () => {
     pipeline = await createPipeline(clients, 'crash', { visibilityTimeout: VISIBILITY_TIMEOUT });
     await clients.s3.send(new PutBucketVersioningCommand({ Bucket: pipeline.outputBucket, VersioningConfiguration: { Status: 'Enabled' } }));
     const file = path.join(dir, 'large.csv');
@@ -139,16 +136,20 @@ describe('reliability: kill -9 during a large conversion', function () {
 
     // Kill the consumer while an output is being uploaded in parts: the worst moment to die.
     await waitFor('the second part of an output upload to be under way', async () => proxy.stats().heldRequests > 0, 180_000, 50);
-    const { Uploads: open = [] } = await clients.s3.send(new ListMultipartUploadsCommand({ Bucket: pipeline.outputBucket }));
-    let inProgress = { key: '?', uploadId: '?', parts: 0 };
-    for (const u of open) {
-      const { Parts = [] } = await clients.s3.send(new ListPartsCommand({ Bucket: pipeline.outputBucket, Key: u.Key!, UploadId: u.UploadId! }));
-      if (Parts.length >= inProgress.parts) inProgress = { key: u.Key!, uploadId: u.UploadId!, parts: Parts.length };
-    }
     first.child.kill('SIGKILL');
     const killedAt = Date.now();
     await first.exited;
     const outputsAtKill = [...(await listKeys(clients, pipeline.outputBucket)).keys()];
+    // What the kill interrupted: the multipart uploads left open, with the parts they stored.
+    const { Uploads: open = [] } = await clients.s3.send(new ListMultipartUploadsCommand({ Bucket: pipeline.outputBucket }));
+    const interrupted: { key: string; uploadId: string; parts: number }[] = [];
+    for (const u of open) {
+      const { Parts = [] } = await clients.s3.send(new ListPartsCommand({ Bucket: pipeline.outputBucket, Key: u.Key!, UploadId: u.UploadId! }));
+      interrupted.push({ key: u.Key!, uploadId: u.UploadId!, parts: Parts.length });
+    }
+    // Until the second consumer publishes, a reader may see one format without the other (S3 has no
+    // multi-object commit); measured, not asserted: see docs/RELIABILITY.md.
+    const aloneAtKill = outputsAtKill.filter((k) => k === parquet || k === avro);
 
     const second = await startServiceProcess(env);
     services.push(second);
@@ -176,12 +177,14 @@ describe('reliability: kill -9 during a large conversion', function () {
 
     console.log(
       `      ${(bytes / 1e6).toFixed(0)} MB, ${ROWS} rows (generated in ${((uploaded - generated) / 1000).toFixed(1)} s with the upload); ` +
-        `killed ${((killedAt - uploaded) / 1000).toFixed(1)} s after upload with ${inProgress.parts} part(s) of ${inProgress.key} uploaded; ` +
+        `killed ${((killedAt - uploaded) / 1000).toFixed(1)} s after upload during ${interrupted.map((u) => `${u.key} (${u.parts} part(s) stored)`).join(', ')}; ` +
+        `visible at the kill: ${JSON.stringify(aloneAtKill)}; ` +
         `second consumer converted it ${((convertedAt - killedAt) / 1000).toFixed(1)} s after the kill; ` +
         `${polls} listings, ${seen.size} object version(s) seen, ${versions.length} version(s) stored, ${orphans.length} orphaned multipart upload(s)`,
     );
-    // The kill left nothing visible of the interrupted upload.
-    expect(outputsAtKill.filter((k) => k === inProgress.key), 'the interrupted output visible at the kill').to.deep.equal([]);
+    // The kill left nothing visible of an interrupted upload.
+    expect(interrupted.length, 'uploads interrupted by the kill').to.be.at.least(1);
+    expect(outputsAtKill.filter((k) => interrupted.some((u) => u.key === k)), 'an interrupted output visible at the kill').to.deep.equal([]);
     expect([...(await listKeys(clients, pipeline.outputBucket)).keys()].sort()).to.deep.equal([avro, parquet]);
     // Whole or nothing: every version is complete and holds every row.
     expect(checked.filter((v) => v.error || v.rows !== ROWS)).to.deep.equal([]);
@@ -193,7 +196,7 @@ describe('reliability: kill -9 during a large conversion', function () {
     expect(await drainQueue(clients, pipeline.dlqUrl, 500), 'dead letters').to.deep.equal([]);
     // The killed consumer's multipart upload is left behind, invisible; a lifecycle rule
     // (AbortIncompleteMultipartUpload) removes such parts in production.
-    expect(orphans.map((u) => u.UploadId)).to.include(inProgress.uploadId);
-    expect(inProgress.parts, 'parts stored when the consumer was killed').to.be.at.least(1);
+    expect(orphans.map((u) => u.UploadId)).to.include.members(interrupted.map((u) => u.uploadId));
+    expect(Math.max(...interrupted.map((u) => u.parts)), 'parts stored when the consumer was killed').to.be.at.least(1);
   });
 });

@@ -22,10 +22,10 @@ import {
   readOutputs,
   saveLogs,
   sleep,
+  serviceEnv,
   waitFor,
   type Pipeline,
 } from './harness.js';
-import { serviceEnv } from './harness.js';
 
 const FILES = 200;
 const FAULT_RATE = 0.2;
