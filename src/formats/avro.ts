@@ -7,6 +7,7 @@ import type { ColumnType, TableSchema, TypedBatch } from '../types.js';
 import { avroFieldNames } from './avro-names.js';
 import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from './types.js';
 import { checkBatch, pickCodec } from './contract.js';
+import { borrowScratch, returnScratch } from './scratch.js';
 
 // avro-js ships no type declarations; these are the parts of its API this module uses.
 interface AvroTap {
@@ -138,6 +139,8 @@ const CODECS = new Map<string, BlockCodec>([
 
 /** Uncompressed bytes after which a block is closed and sent (Java's default sync interval is 64 000). */
 export const BLOCK_BYTES = 64 * 1024;
+/** Room for a full block and the row that crosses its end. */
+const TAP_BYTES = BLOCK_BYTES * 2;
 
 const HEADER_TYPE = avro.parse({
   type: 'record',
@@ -174,7 +177,8 @@ class AvroFormatWriter implements FormatWriter {
   readonly #codec: BlockCodec;
   readonly #header: Buffer;
   readonly #sync: Buffer;
-  #tap: AvroTap = new Tap(Buffer.alloc(BLOCK_BYTES * 2));
+  /** A borrowed scratch buffer (given back by finish); a block is copied out of it when sent. */
+  #tap: AvroTap = new Tap(Buffer.from(borrowScratch(TAP_BYTES)));
   #rowsInBlock = 0;
   #headerSent = false;
   #finished = false;
@@ -219,6 +223,9 @@ class AvroFormatWriter implements FormatWriter {
       await this.#sendHeader();
       await this.#sendBlock();
     });
+    const buffer = this.#tap.buf.buffer;
+    if (buffer.byteLength === TAP_BYTES && buffer instanceof ArrayBuffer) returnScratch(buffer);
+    this.#tap = new Tap(Buffer.alloc(0));
   }
 
   #checkUsable(): void {
@@ -280,7 +287,7 @@ class AvroFormatWriter implements FormatWriter {
         const rowBytes = tap.pos - rowStart;
         tap.pos = rowStart;
         if (this.#rowsInBlock > 0) return row; // send the block, then encode this row again
-        this.#tap = new Tap(Buffer.alloc(Math.max(BLOCK_BYTES * 2, rowBytes * 2)));
+        this.#tap = new Tap(Buffer.alloc(Math.max(TAP_BYTES, rowBytes * 2)));
         return this.#encodeRows(batch, row);
       }
       this.#rowsInBlock++;

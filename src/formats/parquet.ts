@@ -5,6 +5,7 @@ import type { SchemaElement } from 'hyparquet-writer';
 import type { ColumnType, TableSchema, TypedBatch } from '../types.js';
 import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from './types.js';
 import { checkBatch, pickCodec } from './contract.js';
+import { borrowScratch, returnScratch } from './scratch.js';
 
 type ParquetCodec = 'SNAPPY' | 'UNCOMPRESSED' | 'GZIP' | 'ZSTD';
 
@@ -48,28 +49,37 @@ export function parquetSchemaElement(name: string, type: ColumnType): SchemaElem
   }
 }
 
-/** A hyparquet-writer `Writer` that hands each finished row group's bytes to the sink. */
+/** Working space for one row group; a larger group grows its own buffer, which is not reused. */
+const SCRATCH_BYTES = 1 << 20;
+
+/**
+ * A hyparquet-writer `Writer` that hands each finished row group's bytes to the sink. It writes into
+ * a borrowed scratch buffer and hands the sink a copy the size of the group, so a small file costs
+ * a few kilobytes of new memory rather than a megabyte.
+ */
 class SinkWriter extends ByteWriter {
   readonly #sink: ByteSink;
 
   constructor(sink: ByteSink) {
-    super(1 << 20);
+    super(0);
+    this.buffer = borrowScratch(SCRATCH_BYTES);
+    this.view = new DataView(this.buffer);
     this.#sink = sink;
   }
 
   /** Called by ParquetWriter after each row group; the next group waits for the returned promise. */
   async flush(): Promise<void> {
     if (this.index === 0) return;
-    const chunk = new Uint8Array(this.buffer, 0, this.index);
-    // Hand the filled buffer over instead of copying it; the next row group gets a fresh one.
-    this.buffer = new ArrayBuffer(this.buffer.byteLength);
-    this.view = new DataView(this.buffer);
+    const chunk = new Uint8Array(this.buffer.slice(0, this.index));
     this.index = 0;
     await this.#sink.write(chunk);
   }
 
   override async finish(): Promise<void> {
     await this.flush();
+    if (this.buffer.byteLength === SCRATCH_BYTES) returnScratch(this.buffer);
+    this.buffer = new ArrayBuffer(0);
+    this.view = new DataView(this.buffer);
   }
 }
 
