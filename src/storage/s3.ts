@@ -1,6 +1,7 @@
 /** An S3 bucket as an object store: small outputs go up in one PUT, large ones stream as multipart. */
 import { PassThrough, type Readable } from 'node:stream';
 import { once } from 'node:events';
+import { crc32 } from 'node:zlib';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -103,7 +104,8 @@ class S3PendingObject implements PendingObject {
     this.#stream = stream;
     this.#upload = new Upload({
       client: this.client,
-      params: { ...this.params, Body: stream },
+      // Each part carries a CRC32 that S3 verifies, and the completed object a checksum of checksums.
+      params: { ...this.params, Body: stream, ChecksumAlgorithm: 'CRC32' },
       partSize: SINGLE_PUT_LIMIT,
       queueSize: 2,
       leavePartsOnError: false,
@@ -122,7 +124,7 @@ class S3PendingObject implements PendingObject {
     } else {
       const body = Buffer.concat(this.#buffered);
       this.#buffered = [];
-      await this.client.send(new PutObjectCommand({ ...this.params, Body: body, ContentLength: body.byteLength }));
+      await this.client.send(new PutObjectCommand({ ...this.params, Body: body, ContentLength: body.byteLength, ChecksumCRC32: crc32Base64(body) }));
     }
     return this.#bytes;
   }
@@ -134,6 +136,13 @@ class S3PendingObject implements PendingObject {
       this.#stream?.destroy();
     }
   }
+}
+
+/** The x-amz-checksum-crc32 form: the big-endian CRC32 in base64. */
+function crc32Base64(body: Uint8Array): string {
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeUInt32BE(crc32(body));
+  return bytes.toString('base64');
 }
 
 function isNotFound(error: unknown): boolean {
