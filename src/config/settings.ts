@@ -15,6 +15,7 @@ export const CSV_PARSER_NAMES = ['fast-csv', 'papaparse'] as const;
 export const CSV_ENCODINGS = ['utf-8', 'latin1'] as const;
 export const PARQUET_COMPRESSIONS = ['snappy', 'none', 'gzip', 'zstd'] as const;
 export const AVRO_CODECS = ['deflate', 'null', 'snappy'] as const;
+export const DUPLICATE_CHECKS = ['redeliveries', 'always'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LevelWithSilent[];
 
 /** The validated configuration. Durations are whole seconds, sizes whole bytes. */
@@ -37,6 +38,7 @@ export interface Settings {
   workerHeapMb: number;
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
+  duplicateCheck: (typeof DUPLICATE_CHECKS)[number];
   schemaMap: SchemaMapSetting | undefined;
   metricsEnabled: boolean;
   metricsNamespace: string;
@@ -292,6 +294,14 @@ export const SETTING_DEFINITIONS = [
     presence: { default: '900' },
     description: 'Longest retry delay; SQS allows at most 43200 (12 h). Must be at least BACKOFF_BASE_SECONDS.',
     schema: integer(1, 43_200),
+  }),
+  define({
+    name: 'DUPLICATE_CHECK',
+    key: 'duplicateCheck',
+    presence: { default: 'redeliveries' },
+    description:
+      'When to read the outputs\' `source-etag` (two HEADs) to skip a version already converted: `redeliveries` (a message received before, whose earlier attempt may have published) or `always` (also first deliveries, which costs two calls per file). Repeats reaching the same task are recognised in memory either way; a repeat on another task is converted again, with the same result.',
+    schema: oneOf(DUPLICATE_CHECKS),
   }),
   define({
     name: 'SCHEMA_MAP',

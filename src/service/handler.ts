@@ -12,7 +12,10 @@ import { MetricName, type MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
 import { deadLetter } from './dead-letter.js';
 import type { ConversionPool } from './pool.js';
+import { RecentConversions, type ObjectVersion } from './recent.js';
 import type { ConvertTask, TaskResult } from './worker.js';
+
+export type DuplicateCheck = 'always' | 'redeliveries';
 
 export interface HandlerConfig {
   outputBucket: string;
@@ -23,7 +26,12 @@ export interface HandlerConfig {
   engine: EngineOptions;
   /** Types pinned for a key, from SCHEMA_MAP; undefined when none applies. */
   pinnedTypesFor(key: string): Promise<EngineOptions['pinnedTypes']>;
-  skipDuplicates: boolean;
+  /**
+   * When to look at the outputs (two HEADs) before converting: on `redeliveries` only, where an
+   * earlier attempt may have published before it failed, or `always`. Repeats that reach this
+   * process are caught in memory either way.
+   */
+  duplicateCheck: DuplicateCheck;
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
   aws: ConvertTask['aws'];
@@ -64,6 +72,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
   const { config, metrics } = deps;
 
   const beats = new Map<string, { stop(): Promise<void> }>();
+  const recent = new RecentConversions();
 
   function startHeartbeat(message: Message): { stop(): Promise<void> } {
     const options = deps.heartbeat;
@@ -95,7 +104,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
     }
   }
 
-  async function convertOne(event: ObjectEvent, signal: AbortSignal, log: Logger): Promise<ObjectOutcome> {
+  async function convertOne(event: ObjectEvent, attempt: number, signal: AbortSignal, log: Logger): Promise<ObjectOutcome> {
     if (!isObjectCreated(event)) {
       return { event, skipped: `event ${event.eventName}` };
     }
@@ -127,10 +136,20 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
         }),
       })),
       options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
-      skipDuplicates: config.skipDuplicates,
+      skipDuplicates: config.duplicateCheck === 'always' || attempt > 1,
       aws: config.aws,
     };
-    const result = await deps.pool.run(task, signal);
+    const version: ObjectVersion | undefined = event.eTag ? { bucket: event.bucket, key: event.key, etag: event.eTag } : undefined;
+    if (version) {
+      // No await between the last look and track(): two repeats cannot both decide to convert.
+      for (let pending = recent.pending(version); pending; pending = recent.pending(version)) {
+        if (await pending) return { event, result: { outcome: 'duplicate' } };
+      }
+      if (recent.wasConverted(version)) return { event, result: { outcome: 'duplicate' } };
+    }
+    const running = deps.pool.run(task, signal);
+    if (version) recent.track(version, running);
+    const result = await running;
     log.debug({ key: event.key, outcome: result.outcome }, 'object done');
     return { event, result };
   }
@@ -197,6 +216,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       return message;
     }
 
+    const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
     const controller = new AbortController();
     inFlight.controllers.add(controller);
     inFlight.count += notification.objects.length;
@@ -205,7 +225,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
     try {
       outcomes = await Promise.all(
         notification.objects.map((event) =>
-          convertOne(event, controller.signal, log).catch((error: unknown) => ({
+          convertOne(event, attempt, controller.signal, log).catch((error: unknown) => ({
             event,
             result: { outcome: 'failed' as const, failure: classifyFailure(error) },
           })),
@@ -229,17 +249,16 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
     );
     const transient = failures.find((failure) => failure.failure.kind === 'transient');
     if (transient) {
-      const attempts = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
-      if (deps.maxReceiveCount !== undefined && attempts >= deps.maxReceiveCount) {
+      if (deps.maxReceiveCount !== undefined && attempt >= deps.maxReceiveCount) {
         return rejectMessage(
           message,
-          { kind: 'permanent', code: 'RETRIES_EXHAUSTED', message: `s3://${transient.event.bucket}/${transient.event.key}: still failing after ${attempts} attempts: ${transient.failure.code}: ${transient.failure.message}` },
+          { kind: 'permanent', code: 'RETRIES_EXHAUSTED', message: `s3://${transient.event.bucket}/${transient.event.key}: still failing after ${attempt} attempts: ${transient.failure.code}: ${transient.failure.message}` },
           log,
         );
       }
-      const delay = backoffSeconds(attempts, config.backoffBaseSeconds, config.backoffMaxSeconds);
+      const delay = backoffSeconds(attempt, config.backoffBaseSeconds, config.backoffMaxSeconds);
       metrics.count(MetricName.TransientRetries);
-      log.warn({ key: transient.event.key, code: transient.failure.code, attempts, retryInSeconds: delay }, 'transient failure; will retry');
+      log.warn({ key: transient.event.key, code: transient.failure.code, attempts: attempt, retryInSeconds: delay }, 'transient failure; will retry');
       await release(message, delay);
       return undefined;
     }

@@ -12,6 +12,7 @@ import type { FormatRegistry } from '../formats/registry.js';
 import { MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
 import { Stores } from '../storage/location.js';
+import { AckBatcher } from './acks.js';
 import { createMessageHandler, type InFlight } from './handler.js';
 import { startHealthServer, type PollerState } from './health.js';
 import { createConversionPool } from './pool.js';
@@ -63,6 +64,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     tmpDir: settings.tmpDir,
   };
   const inFlight: InFlight = { count: 0, controllers: new Set(), stopping: false };
+  const acks = new AckBatcher(clients.sqs, settings.queueUrl, logger);
   const handleMessage = createMessageHandler(
     {
       config: {
@@ -72,7 +74,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
         formats: settings.formats.map((name) => ({ name, extension: registry.get(name).extension })),
         engine,
         pinnedTypesFor: (key) => schemas.typesFor(key),
-        skipDuplicates: true,
+        duplicateCheck: settings.duplicateCheck,
         backoffBaseSeconds: settings.backoffBaseSeconds,
         backoffMaxSeconds: settings.backoffMaxSeconds,
         aws: { endpoint: settings.awsEndpointUrl, region: settings.awsRegion, concurrency: settings.concurrency },
@@ -110,7 +112,13 @@ export async function startService(settings: Settings, registry: FormatRegistry,
       messageAttributeNames: ['All'],
       pollingCompleteWaitTimeMs: settings.shutdownGraceSeconds * 1000,
       strictReturn: false,
-      handleMessage,
+      // Acknowledged messages are deleted ten to a call by `acks`, not one by one by sqs-consumer.
+      shouldDeleteMessages: false,
+      handleMessage: async (message) => {
+        const handled = await handleMessage(message);
+        if (handled) await acks.delete(handled);
+        return undefined;
+      },
     });
     consumer.on('message_received', () => {
       state.busy = true;
