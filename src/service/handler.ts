@@ -236,8 +236,10 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       inFlight.count -= notification.objects.length;
       metrics.gauge(MetricName.InFlight, inFlight.count);
     }
-    if (controller.signal.aborted) {
-      // Shutdown ran out of grace: hand the message to another consumer now, not after a timeout.
+    // Shutdown ran out of grace. A message whose files all finished is acknowledged as usual; one
+    // with a file cut short goes to another consumer now, not after a visibility timeout.
+    const cutShort = outcomes.some((outcome) => 'result' in outcome && outcome.result.outcome === 'failed');
+    if (controller.signal.aborted && cutShort) {
       log.info('released unfinished message at shutdown');
       await release(message, 0);
       return undefined;

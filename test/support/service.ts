@@ -112,6 +112,12 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
       return exited;
     },
   };
-  await service.waitForLog((line) => line.msg === 'serving', 30_000);
+  try {
+    await service.waitForLog((line) => line.msg === 'serving', 30_000);
+  } catch (error) {
+    // A child that never said `serving` would otherwise keep polling the queue under later tests.
+    child.kill('SIGKILL');
+    throw error;
+  }
   return service;
 }
