@@ -159,6 +159,8 @@ export interface ConsumerRun {
   threads?: ThreadSplit;
   outputsFound: number;
   outputsExpected: number;
+  /** Per-file outcomes other than `converted` that the consumer logged (serve: duplicate, gone, failed…). */
+  outcomes: Record<string, number>;
   failures: string[];
   timedOut: boolean;
 }
@@ -209,6 +211,7 @@ export async function runConsumer(
   const latencies: number[] = [];
   const finishedAt: number[] = [];
   const failures: string[] = [];
+  const outcomes: Record<string, number> = {};
   let done = 0;
   let ready = false;
   const measuredPrefix = keyPrefixOf(bodies[0]);
@@ -229,6 +232,9 @@ export async function runConsumer(
     } else if (entry.level === 'error' || entry.level === 'warn' || entry.level === 50 || entry.level === 40) {
       if (failures.length < 5) failures.push(line.slice(0, 400));
     }
+    // serve's other per-file outcomes (duplicate, gone, failed…), to explain a file without outputs.
+    const outcome = (entry as { outcome?: string }).outcome;
+    if (outcome && outcome !== 'converted') outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   });
   const stderr: string[] = [];
   const probed: { tid: number; main: boolean }[] = [];
@@ -287,6 +293,7 @@ export async function runConsumer(
     })().catch((error: unknown) => (feederError = error));
     let timedOut = false;
     let lastCheck = 0;
+    let emptySince: number | undefined;
     for (;;) {
       if (feederError) throw feederError;
       if (!alive()) throw fail(`exited (${exitCode}) while draining`);
@@ -294,9 +301,15 @@ export async function runConsumer(
         timedOut = true;
         break;
       }
-      if (done >= target && sent === bodies.length && Date.now() - lastCheck > 100) {
+      if (sent === bodies.length && Date.now() - lastCheck > 100) {
         lastCheck = Date.now();
-        if (await queueEmpty(env, queueUrl)) break;
+        const empty = await queueEmpty(env, queueUrl);
+        if (empty && done >= target) break;
+        // Nothing left to receive and nothing reappearing for longer than a visibility timeout:
+        // the rest will never be converted (counted as missing outputs, not waited for).
+        if (!empty) emptySince = undefined;
+        else if (emptySince === undefined) emptySince = Date.now();
+        else if (Date.now() - emptySince > (BENCH_VISIBILITY_TIMEOUT + 10) * 1000) break;
       }
       await sleep(20);
     }
@@ -305,7 +318,7 @@ export async function runConsumer(
     await feeding;
     const threadsAfter = threadCpuMs(child.pid!);
     const rss = peakRssMiB(child.pid!);
-    const files = timedOut ? Math.max(0, done - warmup.length) : bodies.length;
+    const files = done >= target ? bodies.length : Math.max(0, done - warmup.length);
     const wallSeconds = (t1 - t0) / 1000;
     const secondsTo99 = finishedAt.length > 0 ? ((percentile(finishedAt, 99) ?? t0) - t0) / 1000 : undefined;
     let threads: ThreadSplit | undefined;
@@ -343,6 +356,7 @@ export async function runConsumer(
       threads,
       outputsFound,
       outputsExpected: 2 * (warmup.length + bodies.length),
+      outcomes,
       failures,
       timedOut,
     };

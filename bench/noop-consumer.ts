@@ -1,10 +1,12 @@
 /**
  * The I/O ceiling of the set-up: a consumer shaped like `serve` (same SDK clients and HTTP agent,
- * same sqs-consumer pollers, CONCURRENCY objects in flight, per-message delete) that makes the same
- * S3 calls per file (2 HEADs of the outputs, GET of the source, 2 PUTs) but converts nothing: it
+ * same sqs-consumer pollers, CONCURRENCY objects in flight, deletes batched by AckBatcher) that makes
+ * the same S3 calls per file as a first delivery to serve (GET of the source, HEAD of the source
+ * before publishing, 2 PUTs with a CRC32) but converts nothing: it
  * uploads the source bytes as both "outputs". Run by bench/run.ts with QUEUE_URL and OUTPUT_BUCKET.
  */
 import { performance } from 'node:perf_hooks';
+import { crc32 } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Message } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
@@ -12,6 +14,7 @@ import { createAwsClients } from '../src/aws.js';
 import { stemOf } from '../src/events/keys.js';
 import { parseNotification } from '../src/events/parse.js';
 import { createLogger } from '../src/service/log.js';
+import { AckBatcher } from '../src/service/acks.js';
 
 const queueUrl = process.env.QUEUE_URL!;
 const outputBucket = process.env.OUTPUT_BUCKET!;
@@ -21,27 +24,21 @@ const waitTimeSeconds = Number(process.env.WAIT_TIME_SECONDS ?? 1);
 
 const logger = createLogger({ level: 'info', pretty: false });
 const { s3, sqs } = createAwsClients({ concurrency });
+const acks = new AckBatcher(sqs, queueUrl, logger);
 const formats = [
   { name: 'parquet', extension: 'parquet', contentType: 'application/vnd.apache.parquet' },
   { name: 'avro', extension: 'avro', contentType: 'application/avro' },
 ];
 
-function isMissing(error: unknown): boolean {
-  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
-}
-
 async function copyObject(bucket: string, key: string): Promise<void> {
   const outputs = formats.map((format) => ({ ...format, key: `${format.name}/${stemOf(key)}.${format.extension}` }));
-  await Promise.all(
-    outputs.map((output) =>
-      s3.send(new HeadObjectCommand({ Bucket: outputBucket, Key: output.key })).catch((error: unknown) => {
-        if (!isMissing(error)) throw error;
-      }),
-    ),
-  );
   const started = performance.now();
   const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = await object.Body!.transformToByteArray();
+  const source = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  if (source.ETag !== object.ETag) throw new Error(`${key} changed while it was copied`);
+  const checksum = Buffer.allocUnsafe(4);
+  checksum.writeUInt32BE(crc32(body));
   await Promise.all(
     outputs.map((output) =>
       s3.send(
@@ -51,6 +48,7 @@ async function copyObject(bucket: string, key: string): Promise<void> {
           Body: body,
           ContentLength: body.byteLength,
           ContentType: output.contentType,
+          ChecksumCRC32: checksum.toString('base64'),
           Metadata: { 'source-etag': (object.ETag ?? '').replace(/"/g, '') },
         }),
       ),
@@ -79,7 +77,12 @@ for (let i = 0; i < pollers; i++) {
     messageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
     messageAttributeNames: ['All'],
     strictReturn: false,
-    handleMessage,
+    shouldDeleteMessages: false,
+    handleMessage: async (message) => {
+      const handled = await handleMessage(message);
+      if (handled) await acks.delete(handled);
+      return undefined;
+    },
   });
   consumer.on('error', (error) => logger.warn({ err: error }, 'sqs-consumer error'));
   consumer.on('processing_error', (error) => logger.error({ err: error }, 'message handler failed'));
