@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CSV_PARSERS } from '../csv/read.js';
 import { parsePinnedSchema } from '../csv/pinned.js';
 import type { FormatRegistry } from '../formats/registry.js';
-import type { EngineOptions } from '../pipeline/convert.js';
+import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../pipeline/convert.js';
 
 export interface EngineFlags {
   formats: string;
@@ -44,7 +44,7 @@ export function addEngineOptions(command: Command, registry: FormatRegistry): Co
     .option('--schema <file>', 'JSON file pinning column types: {"column": "int64", ...}')
     .addOption(new Option('--parquet-compression <codec>', 'Parquet compression').choices(parquet).default(parquet[0]))
     .addOption(new Option('--avro-codec <codec>', 'Avro block codec').choices(avro).default(avro[0]))
-    .option('--row-group-size <rows>', 'rows per Parquet row group and per batch', parseIntegerIn(1000, 1_000_000), 100_000)
+    .option('--row-group-size <rows>', 'rows per Parquet row group and per batch', parseIntegerIn(1000, 1_000_000), DEFAULT_ENGINE_OPTIONS.rowGroupSize)
     .addOption(new Option('--csv-parser <name>', 'CSV parser').choices([...CSV_PARSERS]).default('fast-csv'))
     .option('--parallel-formats', 'write each format of a large file on its own thread (helps only on an idle multi-core machine)');
 }

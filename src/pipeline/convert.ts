@@ -43,7 +43,7 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   parser: 'fast-csv',
   encoding: 'utf-8',
-  rowGroupSize: 100_000,
+  rowGroupSize: 50_000,
   formatOptions: {},
 };
 

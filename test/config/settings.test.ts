@@ -63,7 +63,7 @@ describe('settings', () => {
         csvEncoding: 'utf-8',
         parquetCompression: 'snappy',
         avroCodec: 'deflate',
-        rowGroupSize: 100_000,
+        rowGroupSize: 50_000,
         tmpDir: os.tmpdir(),
       });
     });
