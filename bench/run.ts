@@ -153,13 +153,13 @@ const SHORT_VISIBILITY = { VISIBILITY_TIMEOUT: String(BENCH_VISIBILITY_TIMEOUT),
 
 const PROBE = ['--import', path.join(ROOT, 'dist', 'bench', 'thread-probe.js')];
 
-function serveSpec(threads: number, options: { nodeArgs?: string[]; endpoint?: string; name?: string } = {}): ConsumerSpec {
+function serveSpec(threads: number, options: { nodeArgs?: string[]; endpoint?: string; name?: string; parser?: 'papaparse' } = {}): ConsumerSpec {
   return {
-    name: options.name ?? `serve (ours), WORKER_THREADS=${threads}${options.endpoint ? ', keep-alive front' : ''}`,
+    name: options.name ?? `serve (ours), WORKER_THREADS=${threads}${options.parser ? `, CSV_PARSER=${options.parser}` : ''}${options.endpoint ? ', keep-alive front' : ''}`,
     command: process.execPath,
     args: [...PROBE, ...(options.nodeArgs ?? []), CLI, 'serve'],
     // info: the `converted` lines carry each file's time (and it is the production default).
-    env: { ...SHORT_VISIBILITY, LOG_LEVEL: 'info', LOG_PRETTY: 'false', HEALTH_PORT: '0', WAIT_TIME_SECONDS: '1', WORKER_THREADS: String(threads), METRICS_ENABLED: 'true' },
+    env: { ...SHORT_VISIBILITY, LOG_LEVEL: 'info', LOG_PRETTY: 'false', HEALTH_PORT: '0', WAIT_TIME_SECONDS: '1', WORKER_THREADS: String(threads), METRICS_ENABLED: 'true', ...(options.parser ? { CSV_PARSER: options.parser } : {}) },
     readyMessage: 'serving',
     endpoint: options.endpoint,
   };
@@ -218,6 +218,7 @@ async function smallFilesSection(env: Emulated): Promise<ConsumerRun[]> {
       [noopSpec(front.endpoint), frontFiles],
       [serveSpec(1, { endpoint: front.endpoint }), frontFiles],
       [serveSpec(2, { endpoint: front.endpoint }), frontFiles],
+      [serveSpec(1, { endpoint: front.endpoint, parser: 'papaparse' }), frontFiles],
       [proposalSpec(front.endpoint), frontFiles],
     );
   }
@@ -355,19 +356,20 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
     const stalled = small.filter((r) => r.secondsTo99Percent !== undefined && r.wallSeconds - r.secondsTo99Percent > Math.max(10, 0.25 * r.secondsTo99Percent));
     if (stalled.length > 0) out.push(`Emulator stalls (99% done → queue empty): ${stalled.map((r) => `${r.name} ${fmt(r.secondsTo99Percent)} s → ${fmt(r.wallSeconds)} s, ${r.redelivered} redelivered`).join('; ')}`);
     if (smallEngine) out.push(`Engine alone on the same 20 KB files (in memory, one thread, no I/O): ${smallEngine.map((r) => `${r.parser} ${fmt(r.cpuMsPerFile, 2)} CPU ms/file`).join(', ')}.`);
-    const serve1 = small.find((r) => r.name.includes('WORKER_THREADS=1') && !r.name.includes('keep-alive'));
+    const serve1 = small.find((r) => r.name.includes('WORKER_THREADS=1') && !r.name.includes('keep-alive') && !r.name.includes('CSV_PARSER'));
     const serve2 = small.find((r) => r.name.includes('WORKER_THREADS=2') && !r.name.includes('keep-alive'));
     if (serve1 && noop) out.push(`serve WORKER_THREADS=1 reaches ${(100 * serve1.steadyFilesPerMinute / noop.steadyFilesPerMinute).toFixed(0)}% of the no-op consumer's files/min; conversion, the thread hop and its GC add ${(serve1.cpuMsPerFile - noop.cpuMsPerFile).toFixed(2)} CPU ms/file over the I/O.`);
     if (serve1 && serve2) out.push(`Scaling: WORKER_THREADS=2 gives ${(serve2.steadyFilesPerMinute / serve1.steadyFilesPerMinute).toFixed(2)}× the files/min of 1 (moto, a Python process, shares the same 2 cores and bounds both).`);
     out.push(
       `Fargate: $${FARGATE.vcpuHour}/vCPU-h + $${FARGATE.gbHour}/GB-h × ${FARGATE.gbPerVcpu} GB per vCPU (a 2 vCPU / 4 GB task), CPU fully used; cost = CPU-ms/file × 10⁶ / 3.6·10⁶ × $${(FARGATE.vcpuHour + FARGATE.gbPerVcpu * FARGATE.gbHour).toFixed(5)}. The proposal claims $${PROPOSAL_CLAIM_PER_MILLION}/M.`,
     );
-    const serve1Front = small.find((r) => r.name.includes('WORKER_THREADS=1') && r.name.includes('keep-alive'));
+    const serve1Front = small.find((r) => r.name.includes('WORKER_THREADS=1') && r.name.includes('keep-alive') && !r.name.includes('CSV_PARSER'));
+    const papaFront = small.find((r) => r.name.includes('CSV_PARSER=papaparse') && r.name.includes('keep-alive'));
     const noopFront = small.find((r) => r.name.startsWith('no-op') && r.name.includes('keep-alive'));
     const proposalFront = small.find((r) => r.name.startsWith('proposal') && r.name.includes('keep-alive'));
     if (serve1Front && noopFront) {
       out.push(
-        `Through the keep-alive front (connections reused, as with real S3 and SQS): serve ${fmt(serve1Front.cpuMsPerFile, 2)} CPU ms/file against the no-op consumer's ${fmt(noopFront.cpuMsPerFile, 2)}${proposalFront ? ` and the proposal's ${fmt(proposalFront.cpuMsPerFile, 2)}` : ''}.`,
+        `Through the keep-alive front (connections reused, as with real S3 and SQS): serve ${fmt(serve1Front.cpuMsPerFile, 2)} CPU ms/file against the no-op consumer's ${fmt(noopFront.cpuMsPerFile, 2)}${proposalFront ? ` and the proposal's ${fmt(proposalFront.cpuMsPerFile, 2)}` : ''}${papaFront ? `; with CSV_PARSER=papaparse serve takes ${fmt(papaFront.cpuMsPerFile, 2)}` : ''}.`,
       );
     }
     if (serve1) {
