@@ -324,7 +324,7 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
     }
   }
   if (parallel) {
-    out.push(`\nParallel format writing (PARALLEL_FORMATS, the formats on a thread each) vs one thread, ${Math.round(SIZES.engineBytes / 1e6)} MB, local outputs`);
+    out.push(`\nParallel format writing (convert --parallel-formats: each format after the first on a thread of its own) vs one thread, ${Math.round(SIZES.engineBytes / 1e6)} MB, local outputs`);
     out.push(parallelTable(parallel));
   }
   if (small) {
@@ -426,7 +426,7 @@ async function main(): Promise<void> {
   if (wants('engine') && !profile) engine = await engineSection();
   let parallel: ParallelRow[] | undefined;
   if (wants('parallel') && !profile) {
-    // PARALLEL_FORMATS on and off on the engine file, alternated (bench/parallel.ts); fast-csv only in a quick run.
+    // --parallel-formats on and off on the engine file, alternated (bench/parallel.ts); fast-csv only in a quick run.
     parallel = await parallelSection({ file: await bigCsv(SIZES.engineName, SIZES.engineBytes, log), repeat: quick ? 1 : 2, parsers: quick ? ['fast-csv'] : undefined, log });
     results.parallelFormats = parallel;
   }
