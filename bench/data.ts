@@ -8,20 +8,9 @@ import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { DATA_DIR } from './support.js';
+import { seededRandom } from '../test/support/random.js';
 
 export const HEADER = 'id,created_at,day,customer,amount,quantity,active,comment\n';
-
-/** mulberry32: small, fast and the same on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const COMMENTS = ['', '', 'ok', 'late delivery', '"call back, after 5pm"', 'gift', '"said ""fine"""', 'n/a', 'returned'];
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
@@ -59,7 +48,7 @@ export async function bigCsv(name: string, bytes: number, log: (text: string) =>
   log(`generating ${name} (${Math.round(bytes / 1e6)} MB, once; cached in bench/data/)`);
   const partial = `${file}.partial`;
   const out = createWriteStream(partial);
-  const next = random(42);
+  const next = seededRandom(42);
   let written = 0;
   let id = 0;
   out.write(HEADER);
@@ -85,7 +74,7 @@ export async function smallCsvs(dir: string, count: number, bytes: number): Prom
     const name = `f${String(i).padStart(5, '0')}.csv`;
     files.push(path.join(folder, name));
     if (present.has(name)) continue;
-    const next = random(1000 + i);
+    const next = seededRandom(1000 + i);
     const perRow = 85;
     await writeFile(path.join(folder, name), HEADER + rows(next, i * 1000, Math.round(bytes / perRow)));
   }

@@ -7,6 +7,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from './random.js';
 
 /** Which AWS service a request is for, read from its SigV4 credential scope. */
 export type ServiceName = 's3' | 'sqs' | 'cloudwatch' | 'other';
@@ -94,18 +95,6 @@ const KINDS: FaultKind[] = ['throttle', 'reset', 'lost-response'];
 /** SigV4 signing names → our service names. */
 const SIGNING_NAMES: Record<string, ServiceName> = { s3: 's3', sqs: 'sqs', monitoring: 'cloudwatch' };
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed with its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function describeRequest(request: IncomingMessage): RequestInfo {
   const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(String(request.headers.authorization ?? ''));
   const target = String(request.headers['x-amz-target'] ?? '');
@@ -168,7 +157,7 @@ export function s3KeyOf(info: RequestInfo): { bucket: string; key: string } | un
 export async function startFaultProxy(target: string, options: ProxyOptions = {}): Promise<FaultProxy> {
   const upstream = new URL(target);
   const seed = options.seed ?? seedFromEnv() ?? (Date.now() & 0x7fffffff);
-  const next = random(seed);
+  const next = seededRandom(seed);
   let plan: FaultPlan = { rates: {} };
   const holds: { match: (request: RequestInfo) => boolean; ms: number; left: number }[] = [];
   const requestHolds: { match: (request: RequestInfo) => boolean; ms: number; left: number }[] = [];

@@ -10,6 +10,7 @@
  */
 import { gzipSync, constants as zlib } from 'node:zlib';
 import type { PermanentCode } from '../../src/errors.js';
+import { seededRandom } from './random.js';
 
 export type Expectation =
   /** Outputs in every format, with `rows` rows when given. */
@@ -40,17 +41,6 @@ export interface CorpusOptions {
 
 /** S3's limit on key length, in UTF-8 bytes. */
 export const S3_MAX_KEY_BYTES = 1024;
-
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Dice {
   constructor(readonly next: () => number) {}
