@@ -2,10 +2,23 @@
  * Creates the AWS SDK clients, all sharing one tuned HTTP agent per process: keep-alive on, and
  * enough sockets for every object in flight (GET, two uploads and SQS calls for each).
  * Endpoint and credentials come from the standard AWS environment (AWS_ENDPOINT_URL, AWS_REGION…).
+ *
+ * What is safe about the SDK's `cacheMiddleware` (it resolves a command's middleware stack once,
+ * about 40% of an S3 call's CPU): the cached handler shares one execution context between every
+ * call of that command on that client, and the endpoint middleware writes the resolved endpoint
+ * into it. S3 endpoints carry the bucket (path-style and virtual-hosted alike), so concurrent calls
+ * for two buckets on one caching client can go to the wrong bucket (a GET answered 404 by the other
+ * bucket looks like a deleted object: issue 16). Hence:
+ * - `s3` never caches: it serves any bucket.
+ * - `s3ForBucket(b)` caches, and refuses any call for another bucket, so every call on it resolves
+ *   the same endpoint. Keys are not part of the endpoint and do not mix (tested).
+ * - SQS and CloudWatch do not cache: their calls are batched (a receive or delete per ten files, a
+ *   metrics send per minute), so a cache would save nothing worth its risk (SQS's queue-URL
+ *   middleware also writes the endpoint into the shared context for some queue URLs).
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -42,7 +55,13 @@ export interface AwsClientOptions {
 }
 
 export interface AwsClients {
+  /** Any bucket; resolves each call's middleware afresh (safe under any concurrency). */
   s3: S3Client;
+  /**
+   * A client for `bucket` only, with its middleware cached: the hot path's calls (GET, HEAD, PUT,
+   * multipart) cost less CPU. A call naming another bucket is refused, never sent.
+   */
+  s3ForBucket(bucket: string): S3Client;
   sqs: SQSClient;
   cloudwatch: CloudWatchClient;
   destroy(): void;
@@ -59,10 +78,8 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   });
   const endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL ?? undefined;
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  // cacheMiddleware resolves each command's middleware stack once instead of on every call (about
-  // 40% of an S3 call's CPU here); nothing in the service changes a stack after its first request.
-  const common = { region, requestHandler, retryStrategy: new UnmeteredRetryStrategy(3), cacheMiddleware: true, ...(endpoint ? { endpoint } : {}) };
-  const s3 = new S3Client({
+  const common = { region, requestHandler, retryStrategy: new UnmeteredRetryStrategy(3), ...(endpoint ? { endpoint } : {}) };
+  const s3Config: S3ClientConfig = {
     ...common,
     // Path-style addressing is what emulators answer; real AWS accepts it for every bucket name we create.
     forcePathStyle: Boolean(endpoint),
@@ -71,17 +88,51 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     // checks (gzip's own CRC, strict UTF-8, row shape).
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  };
+  const s3 = new S3Client(s3Config);
+  const perBucket = new Map<string, S3Client>();
+  const s3ForBucket = (bucket: string): S3Client => {
+    let client = perBucket.get(bucket);
+    if (client) return client;
+    client = bucketBound(new S3Client({ ...s3Config, cacheMiddleware: true }), bucket);
+    // A handful of buckets is the norm; the cap only bounds a queue fed by very many. An evicted client
+    // holds nothing but its cache (the sockets belong to the shared request handler).
+    if (perBucket.size >= MAX_CACHED_BUCKETS) perBucket.delete(perBucket.keys().next().value!);
+    perBucket.set(bucket, client);
+    return client;
+  };
+  // With an endpoint set (an emulator), the SDK sends every queue's calls there, whatever host the
+  // queue URL names (LocalStack's name port 4566, not the one mapped on this side).
   const sqs = new SQSClient(common);
   const cloudwatch = new CloudWatchClient(common);
   return {
     s3,
+    s3ForBucket,
     sqs,
     cloudwatch,
     destroy() {
       s3.destroy();
+      perBucket.clear();
       sqs.destroy();
       cloudwatch.destroy();
     },
   };
+}
+
+/** Buckets that keep a caching client of their own at once. */
+const MAX_CACHED_BUCKETS = 64;
+
+/** Refuses, before anything is sent, a call whose Bucket is not the one this client serves. */
+function bucketBound(client: S3Client, bucket: string): S3Client {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const named = (args.input as { Bucket?: unknown }).Bucket;
+      if (named !== undefined && named !== bucket) {
+        throw new Error(`this S3 client serves s3://${bucket} only; a call for s3://${String(named)} must use its own client`);
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 's3cc-bucket-bound', override: true },
+  );
+  return client;
 }

@@ -35,7 +35,7 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
     .option('--no-progress', 'never show a progress bar');
   addEngineOptions(command, deps.registry).action(async (inputs: string[], flags: ConvertFlags) => {
     const { formats, options } = await engineOptionsFrom(flags, deps.registry);
-    const stores = new Stores(() => deps.clients().s3);
+    const stores = new Stores(deps.clients);
     const out = stores.output(flags.out);
     const names = inputs.map(outputName);
     const duplicate = names.find((name, i) => names.indexOf(name) !== i);

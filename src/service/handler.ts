@@ -175,7 +175,8 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       fileLog.info({ outcome: 'duplicate' }, 'outputs already current; skipped');
     } else if (result.failure.kind === 'gone') {
       metrics.count(MetricName.FilesGone);
-      fileLog.info({ outcome: 'gone' }, 'object no longer exists; acknowledged');
+      // Rare by design (a 404 is confirmed by a second request first): a person should see each one.
+      fileLog.warn({ outcome: 'gone', reason: result.failure.message }, 'object no longer exists; acknowledged');
     } else {
       metrics.count(MetricName.FilesFailed);
       const level = result.failure.kind === 'permanent' ? 'warn' : 'error';

@@ -40,7 +40,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
   const dlqUrl = settings.dlqUrl ?? (await dlqFromRedrivePolicy(clients.sqs, settings.queueUrl));
   const redrive = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: settings.queueUrl, AttributeNames: ['RedrivePolicy'] }))).Attributes?.RedrivePolicy;
   const maxReceiveCount = redrive ? Number((JSON.parse(redrive) as { maxReceiveCount?: number | string }).maxReceiveCount) || undefined : undefined;
-  const schemas = new SchemaMap(settings.schemaMap, new Stores(() => clients.s3));
+  const schemas = new SchemaMap(settings.schemaMap, new Stores(() => clients));
   await schemas.check().catch((error: Error) => {
     throw new StartupError(`invalid setting SCHEMA_MAP: ${error.message}`);
   });

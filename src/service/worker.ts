@@ -37,10 +37,10 @@ export default async function convertTask(task: ConvertTask): Promise<TaskResult
     if (task.cancel && Atomics.load(task.cancel, 0) === 1) controller.abort();
   }, 50);
   try {
-    const source = new S3Store(clients.s3, task.source.bucket);
+    const source = S3Store.forBucket(clients, task.source.bucket);
     const outputs = task.outputs.map((output) => ({
       format: output.format,
-      store: source.bucket === output.bucket ? source : new S3Store(clients!.s3, output.bucket),
+      store: source.bucket === output.bucket ? source : S3Store.forBucket(clients!, output.bucket),
       key: output.key,
     }));
     if (task.skipDuplicates && task.source.etag) {

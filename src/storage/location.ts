@@ -1,6 +1,6 @@
 /** Turns what a user types (a path or an s3:// URI) into a store and a key within it. */
 import path from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { AwsClients } from '../aws.js';
 import { LocalStore } from './local.js';
 import { S3Store } from './s3.js';
 import type { ObjectStore } from './types.js';
@@ -20,15 +20,12 @@ export function parseS3Uri(uri: string): { bucket: string; key: string } {
   return { bucket: match[1]!, key: match[2]! };
 }
 
-/** Creates stores on demand, sharing one S3 client; the client is only built if an s3:// URI appears. */
+/** Creates stores on demand over the process's clients, which are only built if an s3:// URI appears. */
 export class Stores {
-  #s3Client: S3Client | undefined;
-
-  constructor(private readonly makeS3Client: () => S3Client) {}
+  constructor(private readonly clients: () => Pick<AwsClients, 's3' | 's3ForBucket'>) {}
 
   s3(bucket: string): S3Store {
-    this.#s3Client ??= this.makeS3Client();
-    return new S3Store(this.#s3Client, bucket);
+    return S3Store.forBucket(this.clients(), bucket);
   }
 
   /** An input file: `s3://bucket/key` or a local path. */

@@ -9,5 +9,5 @@ export async function openStore(descriptor: StoreDescriptor): Promise<{ store: O
   const [{ createAwsClients }, { S3Store }] = await Promise.all([import('../aws.js'), import('./s3.js')]);
   // One object is written through this client, so a small socket pool is plenty.
   const clients = createAwsClients({ endpoint: descriptor.endpoint, region: descriptor.region, concurrency: 1 });
-  return { store: new S3Store(clients.s3, descriptor.bucket), close: () => clients.destroy() };
+  return { store: S3Store.forBucket(clients, descriptor.bucket), close: () => clients.destroy() };
 }

@@ -10,7 +10,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ObjectGoneError } from '../errors.js';
+import type { AwsClients } from '../aws.js';
+import { ObjectGoneError, TransientError } from '../errors.js';
 import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
 
 /** Outputs up to this size are sent with one PutObject; S3 multipart parts must be ≥ 5 MiB anyway. */
@@ -19,11 +20,22 @@ const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
 export class S3Store implements ObjectStore {
   readonly root: string;
 
+  /**
+   * @param client serves this bucket (see `AwsClients.s3ForBucket`)
+   * @param confirmClient a client that resolves every call afresh, to double-check a 404 before a
+   *   file is given up as deleted; defaults to `client`
+   */
   constructor(
     readonly client: S3Client,
     readonly bucket: string,
+    private readonly confirmClient: S3Client = client,
   ) {
     this.root = `s3://${bucket}`;
+  }
+
+  /** The store for `bucket` over the process's clients: the bucket's own caching client for the hot path. */
+  static forBucket(clients: Pick<AwsClients, 's3' | 's3ForBucket'>, bucket: string): S3Store {
+    return new S3Store(clients.s3ForBucket(bucket), bucket, clients.s3);
   }
 
   async get(key: string): Promise<SourceObject> {
@@ -31,9 +43,26 @@ export class S3Store implements ObjectStore {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return { body: response.Body as Readable, size: response.ContentLength, etag: response.ETag };
     } catch (error) {
-      if (isNotFound(error)) throw new ObjectGoneError(`s3://${this.bucket}/${key} does not exist`, { cause: error });
+      if (isNotFound(error)) await this.#confirmGone(key, error);
       throw error;
     }
+  }
+
+  /**
+   * A 404 on an object a notification has just announced is not taken on trust: a HEAD of that exact
+   * bucket and key on another client must agree before the file is acknowledged as gone. If the
+   * object is there after all, the read is retried later instead of the file being lost.
+   */
+  async #confirmGone(key: string, notFound: unknown): Promise<never> {
+    const name = `s3://${this.bucket}/${key}`;
+    let head;
+    try {
+      head = await this.confirmClient.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (isNotFound(error)) throw new ObjectGoneError(`${name} does not exist (GET and HEAD of that bucket and key both answered 404)`, { cause: notFound });
+      throw new TransientError('GONE_UNCONFIRMED', `GET ${name} answered 404 and the HEAD to confirm it failed: ${(error as Error).message}`, { cause: error });
+    }
+    throw new TransientError('GONE_UNCONFIRMED', `GET ${name} answered 404 but a HEAD finds it (ETag ${head.ETag ?? '?'}); retrying instead of giving it up`, { cause: notFound });
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {

@@ -179,7 +179,7 @@ describe('ECS Fargate deployment files', () => {
       expect(config.ScaleInCooldown).to.be.at.least(config.ScaleOutCooldown);
     });
 
-    it('alarms on dead letters, on the oldest message’s age, and on the failure rate from the service’s metrics', () => {
+    it('alarms on dead letters, on the oldest message’s age, on files given up as gone, and on the failure rate from the service’s metrics', () => {
       const alarms = readDeployJson<Record<string, any>[]>('docker/ecs/alarms.json');
       const named = (suffix: string) => alarms.find((a) => a.AlarmName === `s3-csv-converter-${suffix}`)!;
       expect(named('dead-letters')).to.deep.include({
@@ -193,6 +193,15 @@ describe('ECS Fargate deployment files', () => {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateAgeOfOldestMessage',
         Dimensions: [{ Name: 'QueueName', Value: queueName }],
+      });
+      // A file acknowledged as deleted is never converted: each one should reach a person.
+      expect(named('files-gone')).to.deep.include({
+        Namespace: env.METRICS_NAMESPACE,
+        MetricName: MetricName.FilesGone,
+        Dimensions: [{ Name: 'Service', Value: env.METRICS_SERVICE_NAME }],
+        Statistic: 'Sum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
       });
       const rate = named('failure-rate').Metrics as MetricQuery[];
       const stats = rate.filter((m) => m.MetricStat).map((m) => m.MetricStat!.Metric);
