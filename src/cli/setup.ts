@@ -77,13 +77,14 @@ export async function setupPipeline(clients: AwsClients, options: SetupOptions):
   const queueUrl = await ensureQueue(clients, settings.queue);
   const queueArn = await queueArnOf(clients, queueUrl);
   const bucketArn = `arn:${partitionOf(queueArn)}:s3:::${settings.inputBucket}`;
+  const { Attributes: current } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['Policy'] }));
   // Set before the notification: AWS validates that S3 may send to the queue when it is configured.
   await sqs.send(
     new SetQueueAttributesCommand({
       QueueUrl: queueUrl,
       Attributes: {
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: settings.maxReceiveCount }),
-        Policy: JSON.stringify(s3SendPolicy(queueArn, bucketArn)),
+        Policy: JSON.stringify(s3SendPolicy(queueArn, bucketArn, current?.Policy)),
         ...(settings.visibilityTimeout === undefined ? {} : { VisibilityTimeout: String(settings.visibilityTimeout) }),
       },
     }),
@@ -190,20 +191,43 @@ function partitionOf(arn: string): string {
   return arn.split(':')[1] || 'aws';
 }
 
-/** Lets S3 deliver events from the input bucket, and only from it, in the queue's own account. */
-function s3SendPolicy(queueArn: string, bucketArn: string) {
+const POLICY_SID = 'S3CsvConverterInputBucketEvents';
+
+interface PolicyStatement {
+  Sid?: string;
+  Condition?: { ArnLike?: { 'aws:SourceArn'?: string | string[] } };
+  [field: string]: unknown;
+}
+
+/**
+ * Lets S3 deliver events from the input buckets, and only from them, in the queue's own account.
+ * Several input buckets may feed one queue: the buckets our statement already allows are kept (a
+ * second `setup` with another input bucket must not cut the first one off), and so are statements
+ * that are not ours.
+ */
+export function s3SendPolicy(queueArn: string, bucketArn: string, currentPolicy?: string) {
   const account = queueArn.split(':')[4];
+  let statements: PolicyStatement[] = [];
+  try {
+    statements = currentPolicy ? ((JSON.parse(currentPolicy) as { Statement?: PolicyStatement[] }).Statement ?? []) : [];
+  } catch {
+    // An unreadable policy is replaced by ours.
+  }
+  const ours = statements.find((statement) => statement.Sid === POLICY_SID);
+  const allowed = new Set([ours?.Condition?.ArnLike?.['aws:SourceArn'] ?? []].flat());
+  allowed.add(bucketArn);
   return {
     Version: '2012-10-17',
     Statement: [
+      ...statements.filter((statement) => statement.Sid !== POLICY_SID),
       {
-        Sid: 'S3CsvConverterInputBucketEvents',
+        Sid: POLICY_SID,
         Effect: 'Allow',
         Principal: { Service: 's3.amazonaws.com' },
         Action: 'sqs:SendMessage',
         Resource: queueArn,
         Condition: {
-          ArnLike: { 'aws:SourceArn': bucketArn },
+          ArnLike: { 'aws:SourceArn': allowed.size === 1 ? bucketArn : [...allowed].sort() },
           // Guards against a deleted bucket's name being taken by another account.
           ...(account ? { StringEquals: { 'aws:SourceAccount': account } } : {}),
         },
