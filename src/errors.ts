@@ -13,6 +13,7 @@ export type PermanentCode =
   | 'INVALID_ENCODING'
   | 'INVALID_GZIP'
   | 'SCHEMA_VIOLATION'
+  | 'SCHEMA_MISMATCH'
   | 'OBJECT_TOO_LARGE'
   | 'INVALID_SCHEMA_FILE'
   | 'UNSUPPORTED_INPUT';
@@ -46,6 +47,22 @@ export class ObjectGoneError extends Error {
   override readonly name = 'ObjectGoneError';
 }
 
+/**
+ * The source no longer holds the version a notification announced (a GET with If-Match answered
+ * 412): a newer version replaced it, and that version's own notification converts it.
+ */
+export class SourceChangedError extends Error {
+  override readonly name = 'SourceChangedError';
+}
+
+/**
+ * A conditional write found the output changed since it was looked at (S3 412 PreconditionFailed,
+ * or 409 ConditionalRequestConflict when another write raced it): look again before deciding.
+ */
+export class PreconditionFailedError extends Error {
+  override readonly name = 'PreconditionFailedError';
+}
+
 /** What the service does with a failed object, decided once from the error. */
 export type FailureKind = 'permanent' | 'transient' | 'gone';
 
@@ -72,6 +89,8 @@ const NETWORK_CODES = new Set([
 export function classifyFailure(error: unknown): Failure {
   if (error instanceof PermanentError) return { kind: 'permanent', code: error.code, message: error.message };
   if (error instanceof ObjectGoneError) return { kind: 'gone', code: 'OBJECT_GONE', message: error.message };
+  if (error instanceof SourceChangedError) return { kind: 'gone', code: 'SOURCE_CHANGED', message: error.message };
+  if (error instanceof PreconditionFailedError) return { kind: 'transient', code: 'OUTPUT_CHANGED', message: error.message };
   if (error instanceof TransientError) return { kind: 'transient', code: error.code, message: error.message };
   const e = (error ?? {}) as {
     name?: string;

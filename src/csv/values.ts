@@ -1,5 +1,5 @@
 /** Turns a chunk of CSV text rows into a column-major TypedBatch in the representations of src/types.ts. */
-import { PermanentError } from '../errors.js';
+import { PermanentError, type PermanentCode } from '../errors.js';
 import type { ColumnType, ColumnValues, TypedBatch } from '../types.js';
 import type { CsvChunk } from './read.js';
 import { parseBoolean, parseDate, parseDouble, parseInt64, parseTimestamp } from './scalars.js';
@@ -17,18 +17,33 @@ const CONVERTERS: Record<Exclude<ColumnType, 'string'>, Converter> = {
 
 /**
  * An empty cell is null in every type. A cell that does not fit its column's type can only come
- * from a pinned type (inferred types hold every value), and is a SCHEMA_VIOLATION naming its line.
+ * from a type fixed outside the file (pinned, or a dataset's registered type; inferred types hold
+ * every value), and raises `violationCode` naming its line.
+ *
+ * @param sourceColumns for each output column, the chunk column it reads, or -1 for all nulls
+ *   (default: column c reads column c)
  */
-export function toTypedBatch(chunk: CsvChunk, types: readonly ColumnType[], columnNames: readonly string[]): TypedBatch {
+export function toTypedBatch(
+  chunk: CsvChunk,
+  types: readonly ColumnType[],
+  columnNames: readonly string[],
+  sourceColumns?: readonly number[],
+  violationCode: PermanentCode = 'SCHEMA_VIOLATION',
+): TypedBatch {
   const { rows } = chunk;
   const rowCount = rows.length;
   const columns: ColumnValues[] = new Array(types.length);
   for (let c = 0; c < types.length; c++) {
     const type = types[c]!;
+    const from = sourceColumns ? sourceColumns[c]! : c;
+    if (from < 0) {
+      columns[c] = new Array<null>(rowCount).fill(null);
+      continue;
+    }
     if (type === 'string') {
       const out: (string | null)[] = new Array(rowCount);
       for (let r = 0; r < rowCount; r++) {
-        const text = rows[r]![c]!;
+        const text = rows[r]![from]!;
         out[r] = text.length === 0 ? null : text;
       }
       columns[c] = out;
@@ -37,13 +52,13 @@ export function toTypedBatch(chunk: CsvChunk, types: readonly ColumnType[], colu
     const convert = CONVERTERS[type];
     const out: (bigint | number | boolean | null)[] = new Array(rowCount);
     for (let r = 0; r < rowCount; r++) {
-      const text = rows[r]![c]!;
+      const text = rows[r]![from]!;
       if (text.length === 0) {
         out[r] = null;
         continue;
       }
       const value = convert(text);
-      if (value === undefined) throw violation(chunk, r, columnNames[c] ?? `column_${c + 1}`, text, type);
+      if (value === undefined) throw violation(violationCode, chunk, r, columnNames[c] ?? `column_${c + 1}`, text, type);
       out[r] = value;
     }
     columns[c] = out as ColumnValues;
@@ -51,10 +66,8 @@ export function toTypedBatch(chunk: CsvChunk, types: readonly ColumnType[], colu
   return { rowCount, columns };
 }
 
-function violation(chunk: CsvChunk, row: number, column: string, text: string, type: ColumnType): PermanentError {
+function violation(code: PermanentCode, chunk: CsvChunk, row: number, column: string, text: string, type: ColumnType): PermanentError {
   const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;
-  return new PermanentError(
-    'SCHEMA_VIOLATION',
-    `line ${chunk.lines[row]}, column "${column}": ${JSON.stringify(shown)} is not a valid ${type}`,
-  );
+  const kind = code === 'SCHEMA_MISMATCH' ? `the registered type ${type}` : `a valid ${type}`;
+  return new PermanentError(code, `line ${chunk.lines[row]}, column "${column}": ${JSON.stringify(shown)} is not ${kind}`);
 }

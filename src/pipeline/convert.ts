@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { openCsv, type CsvParserName } from '../csv/read.js';
 import { SchemaInference } from '../csv/infer.js';
 import { toTypedBatch } from '../csv/values.js';
-import { ObjectGoneError, PermanentError } from '../errors.js';
+import { ObjectGoneError, PermanentError, type PermanentCode } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import type { FormatOptions, FormatWriter } from '../formats/types.js';
 import type { ObjectStore, PendingObject } from '../storage/types.js';
@@ -54,7 +54,8 @@ export interface OutputTarget {
 }
 
 export interface ConvertRequest {
-  source: { store: ObjectStore; key: string };
+  /** `etag`: convert exactly this version; if the key holds another, SourceChangedError is thrown. */
+  source: { store: ObjectStore; key: string; etag?: string };
   outputs: OutputTarget[];
   options: EngineOptions;
   registry: FormatRegistry;
@@ -63,7 +64,57 @@ export interface ConvertRequest {
   signal?: AbortSignal;
   /** Called as input bytes are read; `total` when the store knows the size. */
   onProgress?: (bytesRead: number, total: number | undefined) => void;
+  /**
+   * Makes every written output visible, once all are fully written; resolves with their sizes in
+   * bytes. The default commits each one and removes those already published if one fails. The
+   * service passes its own, which decides by the version rules whether each output may be replaced.
+   */
+  publish?: Publisher;
+  /**
+   * Turns the schema inferred from this file into the schema written (a dataset's registered types,
+   * issue 15). Without it, the file is written with the types inferred from it.
+   */
+  resolveSchema?: SchemaResolver;
 }
+
+/** An output fully written and not yet visible. */
+export interface StagedOutput {
+  target: OutputTarget;
+  pending: PendingObject;
+}
+
+/** What is known of the source version the outputs were made from. */
+export interface SourceVersion {
+  store: ObjectStore;
+  key: string;
+  /** As returned by the GET (quoted), when the store has ETags. */
+  etag?: string;
+}
+
+export type Publisher = (staged: StagedOutput[], source: SourceVersion) => Promise<number[]>;
+
+/** The schema a file is written with, and where each written column comes from in the file. */
+export interface WrittenSchema {
+  schema: TableSchema;
+  /** For each written column, the index of the file's column that feeds it, or -1: all nulls. */
+  sourceColumns: number[];
+  /** The failure a value that does not fit its written type raises (default SCHEMA_VIOLATION). */
+  violationCode?: PermanentCode;
+  /** Changes resolving made elsewhere (a dataset schema registered or evolved), for logs and metrics. */
+  changes?: SchemaChangeNote[];
+}
+
+/** One change to a dataset's registered schema, as the service logs and counts it. */
+export interface SchemaChangeNote {
+  dataset: string;
+  /** e.g. `registered`, `column-added`, `type-widened`. */
+  kind: string;
+  column?: string;
+  from?: string;
+  to?: string;
+}
+
+export type SchemaResolver = (file: { key: string; schema: TableSchema }) => Promise<WrittenSchema>;
 
 export interface OutputSummary {
   format: string;
@@ -83,6 +134,8 @@ export interface ConversionSummary {
   spilled: boolean;
   /** Formats written on threads of their own (0: all on the calling thread). */
   formatThreads: number;
+  /** Set when `resolveSchema` changed a registered schema. */
+  schemaChanges?: SchemaChangeNote[];
 }
 
 const DEFAULT_MEMORY_SPOOL_BYTES = 8 * 1024 * 1024;
@@ -99,7 +152,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
   const started = performance.now();
   const { source, options, registry } = request;
   const plugins = request.outputs.map((output) => registry.get(output.format));
-  const object = await source.store.get(source.key);
+  const object = await source.store.get(source.key, source.etag === undefined ? undefined : { ifMatch: source.etag });
   const sourceName = `${source.store.root}/${source.key}`;
   if (options.maxObjectBytes !== undefined && object.size !== undefined && object.size > options.maxObjectBytes) {
     object.body.destroy();
@@ -133,15 +186,20 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       await spool.add(chunk, heapWeight(chunk));
       bytesAtLastChunk = counter.bytes;
     }
-    const types = inference.types();
-    const schema: TableSchema = { columns: table.columns.map((name, i) => ({ name, type: types[i]! })) };
+    const inferred: TableSchema = { columns: table.columns.map((name, i) => ({ name, type: inference.types()[i]! })) };
+    const written: WrittenSchema = request.resolveSchema
+      ? await request.resolveSchema({ key: source.key, schema: inferred })
+      : { schema: inferred, sourceColumns: inferred.columns.map((_, i) => i) };
+    const { schema } = written;
+    const types = schema.columns.map((column) => column.type);
+    const names = schema.columns.map((column) => column.name);
 
     // Pass 2: one typed batch feeds every format. A spilled file is large enough for threads to
     // pay: there each format after the first replays the spool file on a thread of its own.
     const writers: FormatWriter[] = [];
     // The source's ETag in every output lets a duplicate delivery see the work is already done.
     const metadata = object.etag ? { ...request.metadata, [SOURCE_ETAG]: normalizeEtag(object.etag) } : request.metadata;
-    const threadsCanPay = options.parallelFormats === true && request.outputs.length > 1 && os.availableParallelism() > 1;
+    const threadsCanPay = options.parallelFormats === true && request.outputs.length > 1 && os.availableParallelism() > 1 && !request.resolveSchema;
     const spoolFile = threadsCanPay ? await spool.file() : undefined;
     for (const [i, output] of request.outputs.entries()) {
       const plugin = plugins[i]!;
@@ -160,19 +218,18 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
     for await (const chunk of spool.chunks()) {
       request.signal?.throwIfAborted();
       for (const thread of threads) thread.throwIfFailed();
-      const batch = toTypedBatch(chunk, types, table.columns);
+      const batch = toTypedBatch(chunk, types, names, written.sourceColumns, written.violationCode);
       for (const writer of writers) await writer.write(batch);
     }
     for (const writer of writers) await writer.finish();
     await allWritten(threads, request.signal);
     request.signal?.throwIfAborted();
 
-    // Publish only if the source is still the object we read: a newer version's own notification converts it.
-    const current = await source.store.head(source.key);
-    if (object.etag && current?.etag && normalizeEtag(current.etag) !== normalizeEtag(object.etag)) {
-      throw new ObjectGoneError(`${sourceName} was overwritten while it converted; outputs left to the newer version`);
-    }
-    const sizes = await publishAll(pending, request.outputs);
+    const publish = request.publish ?? publishAll;
+    const sizes = await publish(
+      request.outputs.map((target, i) => ({ target, pending: pending[i]! })),
+      { store: source.store, key: source.key, etag: object.etag },
+    );
     return {
       source: sourceName,
       sourceEtag: object.etag,
@@ -188,6 +245,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       seconds: (performance.now() - started) / 1000,
       spilled: spool.spilled,
       formatThreads: threads.length,
+      ...(written.changes?.length ? { schemaChanges: written.changes } : {}),
     };
   } catch (error) {
     counter.stream.destroy();
@@ -200,14 +258,22 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
   }
 }
 
-/** Commits every output; if one fails, the ones already published are removed again. */
-async function publishAll(pending: PendingObject[], outputs: OutputTarget[]): Promise<number[]> {
-  const results = await Promise.allSettled(pending.map((object) => object.commit()));
+/**
+ * The default publisher: publishes only if the source still is the object read (a newer version's own
+ * notification converts that one), then commits every output; if one fails, the ones already
+ * published are removed again.
+ */
+export async function publishAll(staged: StagedOutput[], source: SourceVersion): Promise<number[]> {
+  const current = await source.store.head(source.key);
+  if (source.etag && current?.etag && normalizeEtag(current.etag) !== normalizeEtag(source.etag)) {
+    throw new ObjectGoneError(`${source.store.root}/${source.key} was overwritten while it converted; outputs left to the newer version`);
+  }
+  const results = await Promise.allSettled(staged.map((output) => output.pending.commit()));
   const failed = results.find((result) => result.status === 'rejected');
   if (!failed) return results.map((result) => (result as PromiseFulfilledResult<number>).value);
   await Promise.all(
     results.map((result, i) =>
-      result.status === 'fulfilled' ? outputs[i]!.store.delete(outputs[i]!.key).catch(() => undefined) : pending[i]!.abort(),
+      result.status === 'fulfilled' ? staged[i]!.target.store.delete(staged[i]!.target.key).catch(() => undefined) : staged[i]!.pending.abort(),
     ),
   );
   throw (failed as PromiseRejectedResult).reason;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { ObjectGoneError } from '../errors.js';
-import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
+import type { CommitCondition, GetOptions, ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
 
 export class LocalStore implements ObjectStore {
   readonly root: string;
@@ -25,7 +25,9 @@ export class LocalStore implements ObjectStore {
     return target;
   }
 
-  async get(key: string): Promise<SourceObject> {
+  async get(key: string, options: GetOptions = {}): Promise<SourceObject> {
+    // Files have no ETag to compare: a version cannot be asked for.
+    if (options.ifMatch !== undefined) throw new Error(`${this.root}: a local directory cannot read a given version (ifMatch)`);
     const file = this.resolve(key);
     try {
       const info = await stat(file);
@@ -84,7 +86,8 @@ class LocalPendingObject implements PendingObject {
     if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
   }
 
-  async commit(): Promise<number> {
+  async commit(condition?: CommitCondition): Promise<number> {
+    if (condition !== undefined) throw new Error(`${this.target}: a local directory takes no conditional writes`);
     if (this.#failure) throw this.#failure;
     this.#stream.end();
     await once(this.#stream, 'close');

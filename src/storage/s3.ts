@@ -11,8 +11,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { AwsClients } from '../aws.js';
-import { ObjectGoneError, TransientError } from '../errors.js';
-import type { ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
+import { ObjectGoneError, SourceChangedError, TransientError } from '../errors.js';
+import type { GetOptions, ObjectHead, ObjectStore, PendingObject, PutOptions, SourceObject, StoreDescriptor } from './types.js';
 
 /** Outputs up to this size are sent with one PutObject; S3 multipart parts must be ≥ 5 MiB anyway. */
 const SINGLE_PUT_LIMIT = 8 * 1024 * 1024;
@@ -38,12 +38,17 @@ export class S3Store implements ObjectStore {
     return new S3Store(clients.s3ForBucket(bucket), bucket, clients.s3);
   }
 
-  async get(key: string): Promise<SourceObject> {
+  async get(key: string, options: GetOptions = {}): Promise<SourceObject> {
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(options.ifMatch ? { IfMatch: quoted(options.ifMatch) } : {}) }),
+      );
       return { body: response.Body as Readable, size: response.ContentLength, etag: response.ETag };
     } catch (error) {
       if (isNotFound(error)) await this.#confirmGone(key, error);
+      if (options.ifMatch && statusOf(error) === 412) {
+        throw new SourceChangedError(`s3://${this.bucket}/${key} no longer holds ETag ${options.ifMatch}: a newer version replaced it`, { cause: error });
+      }
       throw error;
     }
   }
@@ -174,7 +179,16 @@ function crc32Base64(body: Uint8Array): string {
   return bytes.toString('base64');
 }
 
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
 function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+  const name = (error as { name?: string })?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || statusOf(error) === 404;
+}
+
+/** S3 compares If-Match against the quoted ETag; events carry it bare. */
+function quoted(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
 }

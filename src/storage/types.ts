@@ -15,6 +15,21 @@ export interface ObjectHead {
   metadata: Record<string, string>;
 }
 
+export interface GetOptions {
+  /**
+   * Read only this version (an ETag, quoted or bare): when the key now holds another one, `get`
+   * throws SourceChangedError instead of returning it.
+   */
+  ifMatch?: string;
+}
+
+/**
+ * What must still hold for a commit to happen, checked by the store atomically with the write
+ * (S3 conditional writes): `ifNoneMatch: '*'` creates only; `ifMatch` replaces only that version.
+ * A failed condition throws PreconditionFailedError and publishes nothing.
+ */
+export type CommitCondition = { ifNoneMatch: '*' } | { ifMatch: string };
+
 export interface PutOptions {
   contentType: string;
   metadata?: Record<string, string>;
@@ -23,7 +38,7 @@ export interface PutOptions {
 /** An object being written: invisible to readers until `commit`, gone after `abort`. */
 export interface PendingObject extends ByteSink {
   /** Publishes the object whole; resolves with its size in bytes. */
-  commit(): Promise<number>;
+  commit(condition?: CommitCondition): Promise<number>;
   /** Discards everything written; safe to call after a failed write or twice. */
   abort(): Promise<void>;
 }
@@ -37,8 +52,8 @@ export type StoreDescriptor =
 export interface ObjectStore {
   /** `s3://bucket` or the absolute directory path, for messages. */
   readonly root: string;
-  /** Throws ObjectGoneError when the key does not exist. */
-  get(key: string): Promise<SourceObject>;
+  /** Throws ObjectGoneError when the key does not exist, SourceChangedError when `ifMatch` no longer holds. */
+  get(key: string, options?: GetOptions): Promise<SourceObject>;
   head(key: string): Promise<ObjectHead | undefined>;
   put(key: string, options: PutOptions): Promise<PendingObject>;
   delete(key: string): Promise<void>;
