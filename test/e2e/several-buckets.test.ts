@@ -63,16 +63,6 @@ describe('several input buckets feeding one queue (the same keys in each) lose n
   });
 
   it(`${2 * KEYS} files with the same keys in two buckets, converted at once on one worker thread, each come from their own bucket; none is given up as gone`, async () => {
-    // Uploaded before the service starts: a backlog, so the service converts CONCURRENCY files at once.
-    await inBatches(
-      buckets.flatMap((bucket) => range(KEYS).map((i) => ({ bucket, i }))),
-      25,
-      async ({ bucket, i }) => {
-        const key = `types/file-${i}.csv`;
-        const { ETag } = await pipeline.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body(bucket, i) }));
-        etags.set(`${bucket}/${key}`, normalizeEtag(ETag!));
-      },
-    );
     service = await startServiceProcess({
       ...pipeline.env,
       WORKER_THREADS: '1',
@@ -80,6 +70,19 @@ describe('several input buckets feeding one queue (the same keys in each) lose n
       OUTPUT_KEY_TEMPLATE: '{prefix}{format}/{bucket}/{stem}.{ext}',
       METRICS_FLUSH_SECONDS: '1',
     });
+    // Waves of uploads to both buckets at once, with pauses: each wave reaches an idle service as a
+    // burst, the moment concurrent calls for both buckets start together (where issue 16 lost files).
+    for (let wave = 0; wave < KEYS; wave += 15) {
+      const files = buckets.flatMap((bucket) => range(Math.min(15, KEYS - wave)).map((n) => ({ bucket, i: wave + n })));
+      await Promise.all(
+        files.map(async ({ bucket, i }) => {
+          const key = `types/file-${i}.csv`;
+          const { ETag } = await pipeline.clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body(bucket, i) }));
+          etags.set(`${bucket}/${key}`, normalizeEtag(ETag!));
+        }),
+      );
+      await sleep(1_500);
+    }
     const expected = buckets.flatMap((bucket) => range(KEYS).flatMap((i) => [`parquet/${bucket}/types/file-${i}.parquet`, `avro/${bucket}/types/file-${i}.avro`]));
     const deadline = Date.now() + 300_000;
     let present = new Set<string>();
