@@ -5,7 +5,7 @@
 # .cache/container/). Idempotent: a second run checks the image and returns (under a second).
 #
 #   bash docker/localstack/build-image.sh           # pull, else build
-#   bash docker/localstack/build-image.sh --build   # build locally even if a registry answers
+#   bash docker/localstack/build-image.sh --build   # build here now, even if present or a registry answers
 #
 # 4.14.0 is the last tag that starts without LOCALSTACK_AUTH_TOKEN. Settings (environment):
 # DEBIAN_MIRROR, S3CC_CACHE_DIR, NODE_EXTRA_CA_CERTS (see docker/podman-lib.sh),
@@ -50,7 +50,7 @@ build() {
   base_recipe="$(stat -c '%s-%Y' "$rootfs_tarball")"
   if [ "$(podman image inspect "$base_image" --format '{{ index .Labels "s3-csv-converter.rootfs" }}' 2>/dev/null)" != "$base_recipe" ]; then
     log "importing $rootfs_tarball as $base_image"
-    podman import --change "LABEL s3-csv-converter.rootfs=$base_recipe" \
+    podman import --quiet --change "LABEL s3-csv-converter.rootfs=$base_recipe" \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       "$rootfs_tarball" "$base_image" >/dev/null
   fi
@@ -71,10 +71,10 @@ ensure_commands podman runc
 configure_podman
 lock_cache
 have="$(current_image)"
-if [ "$have" = "$recipe" ]; then log "$image is up to date (built here)"; exit 0; fi
-if [ "$have" = "" ] || [ "$have" = "<no value>" ]; then
-  if ! $force_build; then log "$image is present (pulled)"; exit 0; fi
+if ! $force_build; then
+  if [ "$have" = "$recipe" ]; then log "$image is up to date (built here)"; exit 0; fi
+  if [ "$have" = "" ] || [ "$have" = "<no value>" ]; then log "$image is present (pulled)"; exit 0; fi
+  if [ "$have" = absent ] && try_pull; then log "pulled $image"; exit 0; fi
 fi
-if ! $force_build && [ "$have" = absent ] && try_pull; then log "pulled $image"; exit 0; fi
 build
 log "built $image ($(podman image inspect "$image" --format '{{ .Size }}' | numfmt --to=iec))"
