@@ -45,7 +45,11 @@ run_group() { # name, then env assignments, then --, then files
   files=("$@")
   if [ ${#files[@]} -eq 0 ]; then log "$name: no files"; return; fi
   log "$name: ${#files[@]} files"
-  if ! "${netns_exec[@]}" env "${envs[@]}" "${mocha[@]}" "${files[@]}"; then failed+=("$name"); fi
+  local status=0
+  "${netns_exec[@]}" env "${envs[@]}" "${mocha[@]}" "${files[@]}" || status=$?
+  # Interrupted (Ctrl-C, SIGTERM): stop here; the exit trap cleans up.
+  if [ $status -eq 130 ] || [ $status -eq 143 ]; then exit $status; fi
+  if [ $status -ne 0 ]; then failed+=("$name"); fi
 }
 
 mapfile -t unit_files < <(node scripts/test-plan.mjs unit)
