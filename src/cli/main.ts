@@ -1,38 +1,19 @@
 #!/usr/bin/env node
-/** The `s3-csv-converter` command line: wires the format registry and AWS clients into each command. */
-import { Command } from 'commander';
-import { createAwsClients, type AwsClients } from '../aws.js';
-import { FormatRegistry } from '../formats/registry.js';
-import { registerBuiltinFormats } from '../formats/builtin.js';
-import { registerConvertCommand } from './convert.js';
-import { registerDlqCommand } from './dlq.js';
-import { registerServeCommand } from './serve.js';
-import { registerSetupCommand } from './setup.js';
+/**
+ * The `s3-csv-converter` executable: checks the Node version, then loads the program. The check
+ * comes first and the program is imported only after it, because on an older Node the program does
+ * not even load (node:zlib has zstdCompressSync from 22.15 on): a newcomer gets one line saying what
+ * to do instead of a SyntaxError stack. package.json's `engines` says the same version.
+ */
+const NEEDED = { major: 22, minor: 15 };
 
-// The process must never die of a stray rejection; it is reported and the exit code says so.
-process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}\n`);
-  process.exitCode = 1;
-});
-
-let clients: AwsClients | undefined;
-const lazyClients = () => (clients ??= createAwsClients());
-const registry = registerBuiltinFormats(new FormatRegistry());
-
-const program = new Command('s3-csv-converter')
-  .description('Turns CSV files landing in S3 into Parquet and Avro.')
-  .showHelpAfterError();
-
-registerConvertCommand(program, { registry, clients: lazyClients });
-registerServeCommand(program, { registry });
-registerSetupCommand(program, { clients: lazyClients });
-registerDlqCommand(program, { clients: lazyClients });
-
-try {
-  await program.parseAsync();
-} catch (error) {
-  process.stderr.write(`error: ${(error as Error).message}\n`);
-  process.exitCode = 1;
-} finally {
-  clients?.destroy();
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+if (major < NEEDED.major || (major === NEEDED.major && minor < NEEDED.minor)) {
+  process.stderr.write(
+    `s3-csv-converter needs Node.js ${NEEDED.major}.${NEEDED.minor} or later, and this is ${process.version}: ` +
+      'in the repository run `. ./.ci/node22.sh` first (the README’s first step puts Node 22 on PATH), or install Node 22 LTS from https://nodejs.org\n',
+  );
+  process.exit(1);
 }
+
+await import('./program.js');

@@ -151,3 +151,38 @@ describe('docker-compose.yml', () => {
     }
   });
 });
+
+describe('the LocalStack image made where no registry gives it (docker/localstack/)', () => {
+  const containerfile = readRepoFile('docker/localstack/Containerfile');
+  const script = readRepoFile('docker/localstack/build-image.sh');
+  const compose = parse(readRepoFile('docker-compose.yml'), { merge: true }) as Compose;
+  const instruction = (name: string) => [...containerfile.matchAll(new RegExp(`^${name}\\s+(.+)$`, 'gm'))].map((m) => m[1]!.trim());
+
+  it('is the image the compose file and the tests ask for, at the same version', () => {
+    const version = /^version=([\d.]+)$/m.exec(script)?.[1];
+    const wanted = `localstack/localstack:${version}`;
+    expect(compose.services.localstack!.image).to.equal(wanted);
+    // Read as text: importing test/support/emulator.ts would make this file an emulator-backed one.
+    expect(readRepoFile('test/support/emulator.ts')).to.include(`LOCALSTACK_IMAGE = '${wanted}'`);
+    expect(script).to.include('--build-arg "LOCALSTACK_VERSION=$version"');
+    expect(containerfile).to.include('"localstack-core[runtime]==${LOCALSTACK_VERSION}"');
+  });
+
+  it('exposes only the gateway port, bakes DNS_ADDRESS=0 in, and runs the runtime module with the init hooks', () => {
+    expect(instruction('EXPOSE')).to.deep.equal(['4566']);
+    expect(containerfile).to.match(/^\s+DNS_ADDRESS=0 \\$/m);
+    expect(instruction('ENTRYPOINT')).to.deep.equal(['["docker-entrypoint.sh"]']);
+    const entrypoint = readRepoFile('docker/localstack/docker-entrypoint.sh');
+    expect(entrypoint).to.include('exec python -m localstack.runtime.main');
+    expect(entrypoint).to.include('python -m localstack.runtime.init BOOT');
+    expect(containerfile).to.include('/etc/localstack/init/ready.d');
+  });
+
+  it('takes the extra CA only as a build secret, never copied into a layer or an ENV', () => {
+    const mentions = containerfile.split('\n').filter((line) => /extra_ca|CA_CERT|SSL_CERT_FILE|PIP_CERT/.test(line) && !line.startsWith('#'));
+    expect(mentions.length).to.be.at.least(2);
+    for (const line of mentions) expect(line, line).to.match(/--mount=type=secret,id=extra_ca|\/run\/secrets\/extra_ca/);
+    expect(instruction('COPY')).to.deep.equal(['docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh']);
+    expect(script).to.include('extra_ca_secret');
+  });
+});

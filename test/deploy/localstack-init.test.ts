@@ -74,18 +74,21 @@ describe('the compose init hook creates what `setup` creates', function () {
     };
   }
 
-  it('same buckets, queues, redrive policy, queue policy and notification; idempotent, with one TestEvent', async () => {
+  it('same buckets, queues, redrive policy, queue policy and notification; idempotent: a second run sends no TestEvent', async () => {
     const bySetup: Names = { inputBucket: uniqueName('init-setup-in'), outputBucket: uniqueName('init-setup-out'), queue: uniqueName('init-setup-q') };
     const byHook: Names = { inputBucket: uniqueName('init-hook-in'), outputBucket: uniqueName('init-hook-out'), queue: uniqueName('init-hook-q') };
     await setupPipeline(clients, bySetup);
-    await setupPipeline(clients, bySetup);
     const { stdout } = await runInitScript(byHook);
-    await runInitScript(byHook);
     expect(JSON.parse(stdout)).to.include({ inputBucket: byHook.inputBucket, outputBucket: byHook.outputBucket });
+    // S3 sends TestEvents as it accepts a notification configuration: moto one, LocalStack one per rule.
+    const afterOneRun = (await describePipeline(bySetup)).messages;
+    expect(Number(afterOneRun)).to.be.at.least(1);
 
+    await setupPipeline(clients, bySetup);
+    await runInitScript(byHook);
     const expected = await describePipeline(bySetup);
     expect(expected.redrivePolicy.maxReceiveCount).to.equal(5);
-    expect(expected.messages, 'one TestEvent: the second run left the notification alone').to.equal('1');
+    expect(expected.messages, 'the second run left the notification alone: no more TestEvents').to.equal(afterOneRun);
     expect(await describePipeline(byHook)).to.deep.equal(expected);
   });
 });

@@ -5,15 +5,18 @@
 import { expect } from 'chai';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../../src/aws.js';
 import { setupPipeline, type SetupResult } from '../../src/cli/setup.js';
-import { sharedEmulator, uniqueName } from '../support/emulator.js';
+import { RUN_LABEL, sharedEmulator, uniqueName } from '../support/emulator.js';
+import { runPython } from '../support/python.js';
 import { freePort } from '../support/service.js';
 import { REPO_ROOT } from '../deploy/deploy-files.js';
+import { readAvro, readParquet } from '../formats/readers.js';
 
 const run = promisify(execFile);
 const IMAGE = 's3-csv-converter:test';
@@ -127,6 +130,8 @@ describe('the container image, run as ECS runs it (podman)', function () {
       'podman',
       [
         'run', '--detach', '--name', container, '--label', 's3-csv-converter.test=container',
+        // scripts/test.sh removes what carries its run's label should the run be interrupted.
+        '--label', `${RUN_LABEL}=${process.env.S3CC_TEST_RUN ?? 'manual'}`,
         '--network', 'host',
         '--read-only', '--tmpfs', '/tmp:rw,size=256m',
         // No systemd here to run the interval; the test runs the HEALTHCHECK itself.
@@ -230,18 +235,22 @@ describe('the container image, run as ECS runs it (podman)', function () {
 });
 
 /**
- * The README's compose walk-through, run as written with podman-compose, on the moto profile: no
- * registry here can give LocalStack, and docker/podman-compose.sh makes the images locally.
+ * The README's compose walk-through, run as written with podman-compose (docker/podman-compose.sh,
+ * which makes the images no registry gives here): LocalStack 4.14.0, whose ready.d hook
+ * (docker/localstack/init-pipeline.py) creates the pipeline, and the converter built from the
+ * Dockerfile; a file dropped with the `drop` tool is converted, and the outputs read back.
  */
-describe('the compose walk-through (podman-compose, moto profile)', function () {
+describe('the compose walk-through (podman-compose, LocalStack)', function () {
   this.timeout(420_000);
   const root = REPO_ROOT;
-  const project = `s3cc-walkthrough-${randomBytes(3).toString('hex')}`;
-  // Published by docker-compose.yml on the host's loopback.
+  // scripts/test.sh removes this project's containers by name should the run be interrupted.
+  const project = `s3cc-walkthrough-${process.env.S3CC_TEST_RUN ?? randomBytes(3).toString('hex')}`;
+  // Published by docker-compose.yml on loopback (in scripts/test.sh's private network namespace).
   const endpoint = 'http://127.0.0.1:4566';
   const healthUrl = 'http://127.0.0.1:8080/readyz';
   let clients: AwsClients | undefined;
   let up = false;
+  let dir: string | undefined;
 
   function compose(...args: string[]): Promise<{ stdout: string; stderr: string }> {
     return run('bash', [join(root, 'docker', 'podman-compose.sh'), '-p', project, ...args], {
@@ -269,21 +278,27 @@ describe('the compose walk-through (podman-compose, moto profile)', function () 
       this.skip();
     }
     clients = createAwsClients({ endpoint });
+    dir = await mkdtemp(join(tmpdir(), 's3cc-walkthrough-'));
   });
 
   after(async () => {
-    if (up) await compose('--profile', 'moto', '--profile', 'tools', 'down', '-t', '0').catch(() => undefined);
+    if (up) await compose('--profile', 'tools', 'down', '-t', '0').catch(() => undefined);
     clients?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('`up` starts moto, creates the pipeline and starts the converter, which becomes ready', async () => {
+  it('`up -d` starts LocalStack, whose init hook creates the pipeline, then the converter, which becomes ready', async () => {
     up = true;
-    await compose('--profile', 'moto', 'up', '-d', 'converter-moto');
+    await compose('up', '-d');
+    const { stdout: image } = await run('podman', ['inspect', `${project}_localstack_1`, '--format', '{{.ImageName}}']);
+    expect(image.trim()).to.match(/localstack\/localstack:4\.14\.0$/);
+    const hooks = (await (await fetch(`${endpoint}/_localstack/init/ready`)).json()) as { completed: boolean; scripts: { name: string; state: string }[] };
+    expect(hooks).to.deep.equal({ completed: true, scripts: [{ stage: 'READY', name: 'init-pipeline.py', state: 'SUCCESSFUL' }] });
     const ready = await eventually('the converter’s /readyz', async () => ((await fetch(healthUrl)).status === 200 ? true : undefined));
     expect(ready).to.equal(true);
   });
 
-  it('`run --rm drop samples/sales.csv` drops the sample, and the converter writes Parquet and Avro', async () => {
+  it('`run --rm drop samples/sales.csv` drops the sample; the converter writes Parquet and Avro that read back as the CSV', async () => {
     const { stdout } = await compose('--profile', 'tools', 'run', '--rm', 'drop', 'samples/sales.csv');
     expect(stdout).to.include('dropped samples/sales.csv -> s3://s3cc-input/incoming/sales.csv');
     const keys = await eventually('the outputs in s3cc-output', async () => {
@@ -292,11 +307,22 @@ describe('the compose walk-through (podman-compose, moto profile)', function () 
       return found.length >= 2 ? found : undefined;
     });
     expect(keys).to.deep.equal(['avro/incoming/sales.avro', 'parquet/incoming/sales.parquet']);
+    // Rows as Python's csv module counts them (quoted fields hold line breaks).
+    const csvRows = Number(await runPython('import csv, sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline=""))) - 1)', [join(root, 'samples', 'sales.csv')]));
+    expect(csvRows).to.be.greaterThan(0);
+    for (const key of keys) {
+      const object = await clients!.s3.send(new GetObjectCommand({ Bucket: 's3cc-output', Key: key }));
+      const path = join(dir!, key.replaceAll('/', '_'));
+      await writeFile(path, await object.Body!.transformToByteArray());
+      const read = key.endsWith('.parquet') ? await readParquet(path) : await readAvro(path);
+      expect(read.rows, key).to.equal(csvRows);
+      expect(Object.keys(read.types), key).to.include.members(['order_id', 'order_date', 'unit_price', 'paid']);
+    }
   });
 
   it('`stop` lets the converter drain and exit 0', async () => {
-    await compose('--profile', 'moto', 'stop', 'converter-moto');
-    const container = `${project}_converter-moto_1`;
+    await compose('stop', 'converter');
+    const container = `${project}_converter_1`;
     const { stdout: code } = await run('podman', ['inspect', container, '--format', '{{.State.ExitCode}}']);
     expect(Number(code.trim())).to.equal(0);
     const { stdout: logs } = await run('podman', ['logs', container]);

@@ -32,7 +32,10 @@ describe('DLQ tools, against the emulator', () => {
 
   // ---- seeding: real objects, real S3 notifications, real dead letters ----
 
-  /** A fresh pipeline whose queue is empty (its s3:TestEvent drained). */
+  /**
+   * A fresh pipeline whose queue is empty: its s3:TestEvents drained (moto sends one for the
+   * configuration, LocalStack one per rule; either way they come before the first object event).
+   */
   async function newPipeline(prefix: string, maxReceiveCount = 1): Promise<SetupResult> {
     const pipeline = await setupPipeline(clients, {
       inputBucket: uniqueName(`${prefix}-in`),
@@ -40,7 +43,10 @@ describe('DLQ tools, against the emulator', () => {
       queue: uniqueName(`${prefix}-q`),
       maxReceiveCount,
     });
-    await receiveFrom(pipeline.queueUrl, (body) => parseNotification(body).kind === 'test-event');
+    const isTestEvent = (body: string) => parseNotification(body).kind === 'test-event';
+    await receiveFrom(pipeline.queueUrl, isTestEvent);
+    // S3 sends them while it accepts the configuration, so they are all queued by now.
+    while ((await depthOf(pipeline.queueUrl)).visible > 0) await receiveFrom(pipeline.queueUrl, isTestEvent);
     return pipeline;
   }
 

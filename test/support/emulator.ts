@@ -1,6 +1,9 @@
 /**
- * Gives tests an AWS endpoint (S3, SQS, CloudWatch): the one in AWS_ENDPOINT_URL, else LocalStack
- * in a container when a container engine answers, else moto server as a child process.
+ * Gives tests an AWS endpoint (S3, SQS, CloudWatch). S3CC_TEST_EMULATOR chooses: `localstack`
+ * (LocalStack 4.14.0 in a container started by @testcontainers/localstack; an error when no container
+ * runtime answers), `moto` (moto server as a child process), or unset: the endpoint in
+ * AWS_ENDPOINT_URL, else LocalStack when a container runtime answers, else moto. scripts/test.sh sets
+ * it for each group of files (see docs/ARCHITECTURE.md, "Tests").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,13 +18,35 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
-const LOCALSTACK_IMAGE = 'localstack/localstack:4.14.0';
+export const LOCALSTACK_IMAGE = 'localstack/localstack:4.14.0';
+/** Label on every container the harness starts; scripts/test.sh removes what carries its run's value. */
+export const RUN_LABEL = 's3-csv-converter.test-run';
 /** Runtime detection normally answers in milliseconds; this bounds an unreachable DOCKER_HOST. */
 const RUNTIME_PROBE_MS = 3_000;
 const MOTO_READY_MS = 30_000;
 
+type Choice = 'localstack' | 'moto' | 'auto';
+
+function choice(): Choice {
+  const wanted = process.env.S3CC_TEST_EMULATOR?.trim().toLowerCase() || 'auto';
+  if (wanted === 'localstack' || wanted === 'moto' || wanted === 'auto') return wanted;
+  if (wanted === 'none') {
+    // scripts/test.sh runs the files that import no emulator this way.
+    throw new Error('S3CC_TEST_EMULATOR=none: this run is for files that need no emulator (scripts/test-plan.mjs sorts them by their imports)');
+  }
+  throw new Error(`S3CC_TEST_EMULATOR must be localstack, moto, none or unset, not "${process.env.S3CC_TEST_EMULATOR}"`);
+}
+
 export async function startEmulator(): Promise<Emulator> {
   useFakeCredentialsUnlessSet();
+  const wanted = choice();
+  if (wanted === 'localstack') {
+    if (!(await containerRuntimeAnswers())) {
+      throw new Error('S3CC_TEST_EMULATOR=localstack, but no container runtime answers (run the tests with `npm run test:localstack`, which starts one)');
+    }
+    return startLocalstack();
+  }
+  if (wanted === 'moto') return startMoto();
   const fromEnv = process.env.AWS_ENDPOINT_URL;
   if (fromEnv) return { endpoint: fromEnv, kind: 'env', stop: async () => {} };
   if (await containerRuntimeAnswers()) return startLocalstack();
@@ -39,7 +64,7 @@ export function sharedEmulator(): Promise<Emulator> {
 export async function stopSharedEmulator(): Promise<void> {
   const running = shared;
   shared = undefined;
-  if (running) await (await running).stop();
+  if (running) await (await running.catch(() => undefined))?.stop();
 }
 
 /** A bucket- and queue-safe name (lower case, ≤ 63 chars) that no other test file will pick. */
@@ -78,15 +103,42 @@ async function containerRuntimeAnswers(): Promise<boolean> {
 
 async function startLocalstack(): Promise<Emulator> {
   const { LocalstackContainer } = await import('@testcontainers/localstack');
-  const container = new LocalstackContainer(LOCALSTACK_IMAGE);
+  // A runtime on this machine (a unix socket) publishes the port on 127.0.0.1 only, so traffic to the
+  // emulator stays here (testcontainers publishes on every address); a remote one (DOCKER_HOST=tcp://…)
+  // must publish where this process can reach it.
+  const local = !/^(tcp|https?|ssh):/.test(process.env.DOCKER_HOST ?? '');
+  class LoopbackLocalstackContainer extends LocalstackContainer {
+    protected override async beforeContainerCreated(): Promise<void> {
+      await super.beforeContainerCreated();
+      if (local) this.hostConfig.PortBindings = { '4566/tcp': [{ HostIp: '127.0.0.1', HostPort: '0' }] };
+    }
+  }
+  const container = new LoopbackLocalstackContainer(LOCALSTACK_IMAGE)
+    .withEnvironment({
+      SERVICES: 's3,sqs,cloudwatch',
+      // Nothing outside this machine to reach: no certificate download (~10 s of DNS timeouts where
+      // there is no network), no analytics.
+      SKIP_SSL_CERT_DOWNLOAD: '1',
+      DISABLE_EVENTS: '1',
+    })
+    .withLabels({ [RUN_LABEL]: process.env.S3CC_TEST_RUN ?? 'manual' });
   const token = process.env.LOCALSTACK_AUTH_TOKEN;
   if (token) container.withEnvironment({ LOCALSTACK_AUTH_TOKEN: token });
   const started = await container.start();
-  // testcontainers' reaper (Ryuk) removes the container if this process dies first.
+  const endpoint = local ? `http://127.0.0.1:${started.getPort()}` : started.getConnectionUri();
+  // Where testcontainers' reaper (Ryuk) runs, it removes the container if this process dies first;
+  // where it cannot (TESTCONTAINERS_RYUK_DISABLED), scripts/test.sh removes it by its run label.
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    void started.stop({ timeout: 0 }).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
   return {
-    endpoint: started.getConnectionUri(),
+    endpoint,
     kind: 'localstack',
     stop: async () => {
+      process.off('SIGINT', stopOnSignal);
+      process.off('SIGTERM', stopOnSignal);
       await started.stop();
     },
   };

@@ -1,0 +1,40 @@
+/**
+ * The `s3-csv-converter` command line: wires the format registry and AWS clients into each command.
+ * Loaded by main.ts once the Node version is known to be new enough.
+ */
+import { Command } from 'commander';
+import { createAwsClients, type AwsClients } from '../aws.js';
+import { FormatRegistry } from '../formats/registry.js';
+import { registerBuiltinFormats } from '../formats/builtin.js';
+import { registerConvertCommand } from './convert.js';
+import { registerDlqCommand } from './dlq.js';
+import { registerServeCommand } from './serve.js';
+import { registerSetupCommand } from './setup.js';
+
+// The process must never die of a stray rejection; it is reported and the exit code says so.
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}\n`);
+  process.exitCode = 1;
+});
+
+let clients: AwsClients | undefined;
+const lazyClients = () => (clients ??= createAwsClients());
+const registry = registerBuiltinFormats(new FormatRegistry());
+
+const program = new Command('s3-csv-converter')
+  .description('Turns CSV files landing in S3 into Parquet and Avro.')
+  .showHelpAfterError();
+
+registerConvertCommand(program, { registry, clients: lazyClients });
+registerServeCommand(program, { registry });
+registerSetupCommand(program, { clients: lazyClients });
+registerDlqCommand(program, { clients: lazyClients });
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  process.stderr.write(`error: ${(error as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  clients?.destroy();
+}
