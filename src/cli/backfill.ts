@@ -33,8 +33,8 @@ interface BackfillFlags {
   progress: boolean;
 }
 
-/** The settings backfill reads, validated as `serve` validates them. */
-const LAYOUT_SETTINGS = ['outputBucket', 'outputPrefix', 'outputKeyTemplate', 'formats', 'awsEndpointUrl', 'awsRegion'] as const satisfies readonly (keyof Settings)[];
+/** The settings backfill reads (and QUEUE_URL unless `--queue` is given), validated as `serve` validates them. */
+export const BACKFILL_SETTINGS = ['outputBucket', 'outputPrefix', 'outputKeyTemplate', 'formats', 'awsEndpointUrl', 'awsRegion'] as const satisfies readonly (keyof Settings)[];
 
 export function registerBackfillCommand(program: Command, deps: BackfillCommandDeps): Command {
   const print = deps.print ?? ((text: string) => void process.stdout.write(`${text}\n`));
@@ -55,8 +55,8 @@ export function registerBackfillCommand(program: Command, deps: BackfillCommandD
       const env = deps.env ?? process.env;
       // A dry run sends nothing, so it needs no queue; a QUEUE_URL that is set is still checked.
       const readQueueUrl = !flags.queue && (!flags.dryRun || Boolean(env.QUEUE_URL));
-      const settings: Pick<Settings, (typeof LAYOUT_SETTINGS)[number]> & Partial<Pick<Settings, 'queueUrl'>> = loadSettingsSubset(
-        readQueueUrl ? [...LAYOUT_SETTINGS, 'queueUrl'] : LAYOUT_SETTINGS,
+      const settings: Pick<Settings, (typeof BACKFILL_SETTINGS)[number]> & Partial<Pick<Settings, 'queueUrl'>> = loadSettingsSubset(
+        readQueueUrl ? [...BACKFILL_SETTINGS, 'queueUrl'] : BACKFILL_SETTINGS,
         env,
       );
       const queue = flags.queue ?? settings.queueUrl;
