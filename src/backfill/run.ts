@@ -38,9 +38,7 @@ export interface BackfillOptions {
   onWouldEnqueue?: (object: ListedObject, verdict: Verdict) => void;
   /** Each notification that could not be sent, as soon as that is final. */
   onFailure?: (failure: EnqueueFailure) => void;
-  /** Tuning for tests: SendMessageBatch retries and concurrency. */
-  enqueue?: { retryBaseMs?: number; entryAttempts?: number; concurrency?: number };
-  /** Keys per listing page (S3's default and most: 1 000); smaller in tests. */
+  /** Keys per listing page (S3's default and most: 1 000); tests use small pages to cross page boundaries. */
   pageSize?: number;
 }
 
@@ -103,7 +101,6 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillRep
         sqs: options.sqs!,
         queueUrl: options.queueUrl!,
         rate: options.rate,
-        ...options.enqueue,
         onSent: (count) => {
           report.enqueued += count;
           progress();
