@@ -44,9 +44,9 @@ function justBelow(key: string): string {
 /**
  * One ListObjectsV2 request, retried on throttling and 5xx beyond the SDK's own attempts.
  *
- * Never run two of these at once on one client for different buckets: with `cacheMiddleware` the
- * SDK shares one resolved endpoint (which carries the bucket) between concurrent calls of a
- * command (docs: FIELD-NOTES, "AWS SDK v3 clients"). Backfill lists one page at a time.
+ * Never run two of these at once on one client for different buckets: with `cacheMiddleware` (see
+ * aws.ts) concurrent calls of one command share one resolved endpoint, and the endpoint carries
+ * the bucket, so a page could come from the other bucket. Backfill lists one page at a time.
  */
 async function listPage(
   s3: S3Client,
