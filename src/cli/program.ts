@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { createAwsClients, type AwsClients } from '../aws.js';
 import { FormatRegistry } from '../formats/registry.js';
 import { registerBuiltinFormats } from '../formats/builtin.js';
+import { registerBackfillCommand } from './backfill.js';
 import { registerConvertCommand } from './convert.js';
 import { registerDlqCommand } from './dlq.js';
 import { registerServeCommand } from './serve.js';
@@ -29,6 +30,7 @@ registerConvertCommand(program, { registry, clients: lazyClients });
 registerServeCommand(program, { registry });
 registerSetupCommand(program, { clients: lazyClients });
 registerDlqCommand(program, { clients: lazyClients });
+registerBackfillCommand(program, { registry });
 
 try {
   await program.parseAsync();

@@ -2,6 +2,7 @@
  * The output key template (`OUTPUT_KEY_TEMPLATE`): which placeholders exist, what makes a template
  * safe to use, and how one is filled in. Validation and rendering share this one definition.
  */
+import { stemOf } from '../events/keys.js';
 
 export const KEY_TEMPLATE_PLACEHOLDERS = ['prefix', 'format', 'stem', 'ext', 'bucket'] as const;
 export type KeyTemplatePlaceholder = (typeof KEY_TEMPLATE_PLACEHOLDERS)[number];
@@ -44,4 +45,32 @@ export function renderKeyTemplate(template: string, values: Readonly<Record<KeyT
   return template.replace(TOKEN, (token, name: string) =>
     Object.hasOwn(values, name) ? values[name as KeyTemplatePlaceholder] : token,
   );
+}
+
+/** The settings that decide where a source's outputs go: OUTPUT_PREFIX, OUTPUT_KEY_TEMPLATE and FORMATS. */
+export interface OutputLayout {
+  prefix: string;
+  template: string;
+  /** Format name and file extension, in output order. */
+  formats: readonly { name: string; extension: string }[];
+}
+
+/**
+ * The output key of each format (in `layout.formats` order) for a source object: the one rule
+ * that `serve` writes by and `backfill` looks for.
+ */
+export function outputKeysFor(layout: OutputLayout, source: { bucket: string; key: string }): string[] {
+  const stem = stemOf(source.key);
+  return layout.formats.map((format) =>
+    renderKeyTemplate(layout.template, { prefix: layout.prefix, format: format.name, stem, ext: format.extension, bucket: source.bucket }),
+  );
+}
+
+/**
+ * What every output key of `format` for sources in `sourceBucket` starts with: the template
+ * rendered up to its first `{stem}`. Listing this prefix finds all of them.
+ */
+export function outputKeyPrefixFor(layout: OutputLayout, format: { name: string; extension: string }, sourceBucket: string): string {
+  const head = layout.template.slice(0, Math.max(0, layout.template.indexOf('{stem}')));
+  return renderKeyTemplate(head, { prefix: layout.prefix, format: format.name, stem: '', ext: format.extension, bucket: sourceBucket });
 }

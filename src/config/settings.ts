@@ -530,10 +530,26 @@ function fieldSchema(definition: SettingDefinition): z.ZodType {
  * counts as unset. Throws a `SettingsError` listing every problem at once.
  */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  return readSettings(SETTING_DEFINITIONS, env) as Settings;
+}
+
+/**
+ * Reads and validates only the named settings, by the same rules and with the same messages, for
+ * a command that needs a few of them (`backfill`): settings it does not name are neither required
+ * nor checked. A cross-check runs when every setting it reads is named.
+ */
+export function loadSettingsSubset<K extends keyof Settings>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): Pick<Settings, K> {
+  return readSettings(
+    SETTING_DEFINITIONS.filter((definition) => (keys as readonly (keyof Settings)[]).includes(definition.key)),
+    env,
+  ) as Pick<Settings, K>;
+}
+
+function readSettings(definitions: readonly SettingDefinition[], env: NodeJS.ProcessEnv): Partial<Settings> {
   const values: Partial<Record<keyof Settings, unknown>> = {};
   const problems: SettingProblem[] = [];
   const raw = (name: string) => (env[name] === '' ? undefined : env[name]);
-  for (const definition of SETTING_DEFINITIONS) {
+  for (const definition of definitions) {
     const value = raw(definition.name);
     const result = fieldSchema(definition).safeParse(value);
     if (result.success) values[definition.key] = result.data;

@@ -60,4 +60,10 @@ export const DEPLOY_JSON_FILES = [
   'docker/ecs/operator-policy.json',
   'docker/ecs/alarms.json',
   'docker/ecs/dashboard.json',
+  'docker/ecs/backfill-task-definition.json',
+  'docker/ecs/backfill-task-role-policy.json',
+  'docker/ecs/backfill-schedule-rule.json',
+  'docker/ecs/backfill-schedule-targets.json',
+  'docker/ecs/backfill-events-role-policy.json',
+  'docker/ecs/backfill-events-trust-policy.json',
 ] as const;

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { loadSettings, SETTING_DEFINITIONS } from '../../src/config/settings.js';
+import { Command } from 'commander';
+import { parseModifiedSince } from '../../src/backfill/since.js';
+import { BACKFILL_SETTINGS, registerBackfillCommand } from '../../src/cli/backfill.js';
+import { loadSettings, loadSettingsSubset, SETTING_DEFINITIONS } from '../../src/config/settings.js';
+import { registerBuiltinFormats } from '../../src/formats/builtin.js';
+import { FormatRegistry } from '../../src/formats/registry.js';
 import { MetricName } from '../../src/metrics/names.js';
 import { DEPLOY_JSON_FILES, PLACEHOLDERS, placeholdersIn, readDeployJson, readRepoFile } from './deploy-files.js';
 
@@ -12,9 +17,10 @@ interface ContainerDefinition {
   mountPoints: { sourceVolume: string; containerPath: string; readOnly?: boolean }[];
   linuxParameters?: { initProcessEnabled?: boolean };
   stopTimeout: number;
+  command?: string[];
   environment: { name: string; value: string }[];
   secrets?: unknown[];
-  healthCheck: { command: string[]; interval: number; timeout: number; retries: number; startPeriod: number };
+  healthCheck?: { command: string[]; interval: number; timeout: number; retries: number; startPeriod: number };
   logConfiguration: { logDriver: string; options: Record<string, string> };
   portMappings?: unknown[];
 }
@@ -113,10 +119,10 @@ describe('ECS Fargate deployment files', () => {
     });
 
     it('health-checks with the image’s script, within the service’s own poll-age limit', () => {
-      expect(container.healthCheck.command).to.deep.equal(['CMD', 'node', '/app/docker/healthcheck.mjs']);
+      expect(container.healthCheck!.command).to.deep.equal(['CMD', 'node', '/app/docker/healthcheck.mjs']);
       expect(readRepoFile('Dockerfile')).to.include('COPY docker/healthcheck.mjs ./docker/healthcheck.mjs');
       expect(readRepoFile('Dockerfile')).to.match(/WORKDIR \/app/);
-      const { interval, timeout, retries, startPeriod } = container.healthCheck;
+      const { interval, timeout, retries, startPeriod } = container.healthCheck!;
       expect(timeout).to.be.below(interval);
       expect(retries).to.be.within(1, 10);
       expect(startPeriod).to.be.within(0, 300);
@@ -230,6 +236,76 @@ describe('ECS Fargate deployment files', () => {
       // MetricsFlushFailures is kept locally (health endpoint) and never sent.
       const sent = Object.values(MetricName).filter((name) => name !== MetricName.MetricsFlushFailures);
       expect([...shown].sort()).to.deep.equal([...sent].sort());
+    });
+  });
+  describe('the scheduled backfill (docker/ecs/backfill-*.json)', () => {
+    const backfill = readDeployJson<TaskDefinition>('docker/ecs/backfill-task-definition.json');
+    const rawBackfill = JSON.parse(readRepoFile('docker/ecs/backfill-task-definition.json')) as TaskDefinition;
+    const job = backfill.containerDefinitions[0]!;
+    const jobEnv = Object.fromEntries(job.environment.map(({ name, value }) => [name, value]));
+    const rule = readDeployJson('docker/ecs/backfill-schedule-rule.json');
+    const targets = readDeployJson('docker/ecs/backfill-schedule-targets.json');
+    const service = readDeployJson('docker/ecs/service.json');
+
+    it('is a small Fargate task of the same image, as the same non-root user on a read-only root', () => {
+      expect(backfill).to.include({ family: 's3-csv-converter-backfill', networkMode: 'awsvpc', cpu: '256', memory: '512' });
+      expect(backfill.requiresCompatibilities).to.deep.equal(['FARGATE']);
+      expect(backfill.containerDefinitions).to.have.length(1);
+      expect(job).to.include({ essential: true, image: container.image, user: container.user, readonlyRootFilesystem: true });
+      expect(job.linuxParameters?.initProcessEnabled).to.equal(true);
+      expect(job.portMappings ?? [], 'opens no ports').to.deep.equal([]);
+      expect(job.healthCheck, 'a job that ends is not health-checked').to.equal(undefined);
+    });
+
+    it('runs `backfill` on the input bucket with options the command knows and values it accepts', () => {
+      const [name, ...args] = job.command!;
+      expect(name).to.equal('backfill');
+      const program = new Command();
+      const command = registerBackfillCommand(program, { registry: registerBuiltinFormats(new FormatRegistry()) });
+      const known = command.options.map((option) => option.long);
+      for (const arg of args.filter((a) => a.startsWith('--'))) expect(known, arg).to.include(arg);
+      const value = (flag: string) => args[args.indexOf(flag) + 1];
+      expect(value('--bucket')).to.equal(PLACEHOLDERS['<INPUT_BUCKET>']);
+      expect(parseModifiedSince(value('--modified-since')!)).to.be.instanceOf(Date);
+      expect(args).to.include('--json');
+      expect(args).not.to.include('--dry-run');
+    });
+
+    it('reads where outputs live from the same settings as the service, with the same values, and nothing more', () => {
+      const reads = SETTING_DEFINITIONS.filter((d) => [...BACKFILL_SETTINGS, 'queueUrl'].includes(d.key)).map((d) => d.name);
+      const names = job.environment.map((e) => e.name);
+      expect([...names, 'AWS_ENDPOINT_URL'].sort()).to.deep.equal([...reads].sort());
+      for (const name of names) expect(jobEnv[name], name).to.equal(env[name]);
+      expect(() => loadSettingsSubset([...BACKFILL_SETTINGS, 'queueUrl'], jobEnv)).not.to.throw();
+    });
+
+    it('has its own task role, the service’s execution role, and logs to the service’s log group', () => {
+      expect(rawBackfill.taskRoleArn).to.equal('arn:aws:iam::<ACCOUNT_ID>:role/s3-csv-converter-backfill');
+      expect(backfill.executionRoleArn).to.equal(taskDefinition.executionRoleArn);
+      expect(job.logConfiguration.logDriver).to.equal('awslogs');
+      expect(job.logConfiguration.options).to.include({
+        'awslogs-group': container.logConfiguration.options['awslogs-group'],
+        'awslogs-region': PLACEHOLDERS['<REGION>'],
+        'awslogs-stream-prefix': 'backfill',
+        mode: 'non-blocking',
+      });
+    });
+
+    it('is run by an EventBridge rule on a schedule, on the service’s cluster and network', () => {
+      expect(rule.Name).to.equal('s3-csv-converter-backfill');
+      expect(rule.State).to.equal('ENABLED');
+      expect(rule.ScheduleExpression).to.match(/^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\((\S+ ){5}\S+\))$/);
+      expect(targets.Rule).to.equal(rule.Name);
+      expect(targets.Targets).to.have.length(1);
+      const target = targets.Targets[0];
+      expect(target.Arn).to.equal(`arn:aws:ecs:${PLACEHOLDERS['<REGION>']}:${PLACEHOLDERS['<ACCOUNT_ID>']}:cluster/${service.cluster}`);
+      expect(target.RoleArn).to.equal(`arn:aws:iam::${PLACEHOLDERS['<ACCOUNT_ID>']}:role/s3-csv-converter-backfill-events`);
+      const ecs = target.EcsParameters;
+      expect(ecs).to.include({ TaskCount: 1, LaunchType: 'FARGATE' });
+      expect(ecs.TaskDefinitionArn).to.equal(`arn:aws:ecs:${PLACEHOLDERS['<REGION>']}:${PLACEHOLDERS['<ACCOUNT_ID>']}:task-definition/${backfill.family}`);
+      const network = ecs.NetworkConfiguration.awsvpcConfiguration;
+      const serviceNetwork = service.networkConfiguration.awsvpcConfiguration;
+      expect(network).to.deep.equal({ Subnets: serviceNetwork.subnets, SecurityGroups: serviceNetwork.securityGroups, AssignPublicIp: 'DISABLED' });
     });
   });
 });

@@ -18,6 +18,7 @@ const IAM_ACTION: Record<string, string> = {
   CompleteMultipartUpload: 's3:PutObject',
   AbortMultipartUpload: 's3:AbortMultipartUpload',
   DeleteObject: 's3:DeleteObject',
+  ListObjectsV2: 's3:ListBucket',
   CreateBucket: 's3:CreateBucket',
   GetBucketNotificationConfiguration: 's3:GetBucketNotification',
   PutBucketNotificationConfiguration: 's3:PutBucketNotification',
@@ -213,6 +214,68 @@ describe('IAM policies grant only what the code calls', () => {
       expect(trust.Statement).to.have.length(1);
       expect(trust.Statement[0].Principal).to.deep.equal({ Service: 'ecs-tasks.amazonaws.com' });
       expect(trust.Statement[0].Condition.StringEquals['aws:SourceAccount']).to.equal('111122223333');
+    });
+  });
+  describe('the scheduled backfill', () => {
+    const task = readDeployJson('docker/ecs/backfill-task-definition.json');
+    const job = task.containerDefinitions[0];
+    const env = Object.fromEntries((job.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    const inputBucket = job.command[job.command.indexOf('--bucket') + 1] as string;
+    const queueName = new URL(env.QUEUE_URL).pathname.split('/').pop()!;
+
+    describe('its task role (docker/ecs/backfill-task-role-policy.json)', () => {
+      const { statements, actions } = grantedBy('docker/ecs/backfill-task-role-policy.json');
+      const operations = operationsOf(['src/cli/backfill.ts']);
+
+      it('allows exactly the actions of the operations `backfill` sends: list, HEAD of outputs, send', () => {
+        expect([...operations.keys()].sort()).to.deep.equal(['HeadObject', 'ListObjectsV2', 'SendMessageBatch']);
+        expect(actions).to.deep.equal(actionsFor(operations));
+      });
+
+      it('lists both buckets, reads only outputs, sends only to the service’s queue, and names no wildcard', () => {
+        const on = (action: string) => statements.filter((s) => list(s.Action).includes(action)).flatMap((s) => list(s.Resource)).sort();
+        expect(on('s3:ListBucket')).to.deep.equal([`arn:aws:s3:::${env.OUTPUT_BUCKET}`, `arn:aws:s3:::${inputBucket}`].sort());
+        expect(on('s3:GetObject')).to.deep.equal([`arn:aws:s3:::${env.OUTPUT_BUCKET}/*`]);
+        expect(on('sqs:SendMessage')).to.deep.equal([`arn:aws:sqs:${env.AWS_REGION}:111122223333:${queueName}`]);
+        for (const statement of statements) {
+          expect(statement.Effect, statement.Sid).to.equal('Allow');
+          for (const action of list(statement.Action)) expect(action, statement.Sid).not.to.include('*');
+          for (const resource of list(statement.Resource)) expect(resource, statement.Sid).not.to.equal('*');
+        }
+      });
+
+      it('names the same buckets and queue as the service’s task role', () => {
+        const service = JSON.stringify(grantedBy('docker/ecs/task-role-policy.json').statements);
+        for (const resource of statements.flatMap((s) => list(s.Resource))) expect(service, resource).to.include(`"${resource}"`);
+      });
+    });
+
+    describe('the role EventBridge runs it with (docker/ecs/backfill-events-*.json)', () => {
+      const { statements, actions } = grantedBy('docker/ecs/backfill-events-role-policy.json');
+      const targets = readDeployJson('docker/ecs/backfill-schedule-targets.json');
+      const rule = readDeployJson('docker/ecs/backfill-schedule-rule.json');
+      const target = targets.Targets[0];
+
+      it('may run only the backfill task definition, only on the cluster, and pass only that task’s two roles to ECS tasks', () => {
+        expect(actions).to.deep.equal(['ecs:RunTask', 'iam:PassRole']);
+        const run = statements.find((s) => list(s.Action).includes('ecs:RunTask'))!;
+        const family = target.EcsParameters.TaskDefinitionArn as string;
+        expect(list(run.Resource).sort()).to.deep.equal([family, `${family}:*`]);
+        expect(run.Condition).to.deep.equal({ ArnEquals: { 'ecs:cluster': target.Arn } });
+        const pass = statements.find((s) => list(s.Action).includes('iam:PassRole'))!;
+        expect(list(pass.Resource).sort()).to.deep.equal([task.executionRoleArn, task.taskRoleArn].sort());
+        expect(pass.Condition).to.deep.equal({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+      });
+
+      it('is trusted by EventBridge for this account’s backfill rule only, and is the role the target names', () => {
+        const trust = readDeployJson('docker/ecs/backfill-events-trust-policy.json');
+        expect(trust.Statement).to.have.length(1);
+        const [statement] = trust.Statement;
+        expect(statement.Principal).to.deep.equal({ Service: 'events.amazonaws.com' });
+        expect(statement.Condition.StringEquals['aws:SourceAccount']).to.equal('111122223333');
+        expect(statement.Condition.ArnEquals['aws:SourceArn']).to.equal(`arn:aws:events:${env.AWS_REGION}:111122223333:rule/${rule.Name}`);
+        expect(target.RoleArn).to.equal('arn:aws:iam::111122223333:role/s3-csv-converter-backfill-events');
+      });
     });
   });
 });

@@ -1,5 +1,5 @@
 /** A fresh S3 → SQS pipeline on the emulator for one test file, with the helpers its stories need. */
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketNotificationConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { writeFile } from 'node:fs/promises';
 import { createAwsClients, type AwsClients } from '../../src/aws.js';
@@ -12,6 +12,10 @@ export interface TestPipeline extends SetupResult {
   /** Environment for `serve` pointing at this pipeline. */
   env: Record<string, string>;
   put(key: string, body: string | Uint8Array): Promise<string>;
+  /** Puts an object into any bucket, with user metadata; returns its ETag. */
+  putObject(bucket: string, key: string, body: string | Uint8Array, metadata?: Record<string, string>): Promise<string>;
+  /** An object's LastModified and user metadata, or undefined when it is not there. */
+  head(bucket: string, key: string): Promise<{ lastModified: Date; etag: string; metadata: Record<string, string> } | undefined>;
   exists(bucket: string, key: string): Promise<boolean>;
   waitForObject(bucket: string, key: string, timeoutMs?: number): Promise<void>;
   download(bucket: string, key: string, path: string): Promise<void>;
@@ -23,7 +27,12 @@ export interface TestPipeline extends SetupResult {
   close(): void;
 }
 
-export async function createTestPipeline(name: string, options: { maxReceiveCount?: number } = {}): Promise<TestPipeline> {
+/**
+ * `notifications: false` removes the bucket notification once `setup` made it: objects put then
+ * reach nobody, as when a notification was missed (the s3:TestEvent that setting it sent may
+ * still be on the queue).
+ */
+export async function createTestPipeline(name: string, options: { maxReceiveCount?: number; notifications?: boolean } = {}): Promise<TestPipeline> {
   const emulator = await sharedEmulator();
   const clients = createAwsClients({ endpoint: emulator.endpoint });
   const setup = await setupPipeline(clients, {
@@ -32,6 +41,9 @@ export async function createTestPipeline(name: string, options: { maxReceiveCoun
     queue: uniqueName(`${name}-q`),
     maxReceiveCount: options.maxReceiveCount ?? 5,
   });
+  if (options.notifications === false) {
+    await clients.s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: setup.inputBucket, NotificationConfiguration: {} }));
+  }
   const pipeline: TestPipeline = {
     ...setup,
     endpoint: emulator.endpoint,
@@ -45,6 +57,19 @@ export async function createTestPipeline(name: string, options: { maxReceiveCoun
     async put(key, body) {
       const result = await clients.s3.send(new PutObjectCommand({ Bucket: setup.inputBucket, Key: key, Body: body }));
       return result.ETag!;
+    },
+    async putObject(bucket, key, body, metadata) {
+      const result = await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...(metadata ? { Metadata: metadata } : {}) }));
+      return result.ETag!;
+    },
+    async head(bucket, key) {
+      try {
+        const head = await clients.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { lastModified: head.LastModified!, etag: head.ETag!, metadata: head.Metadata ?? {} };
+      } catch (error) {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+        throw error;
+      }
     },
     async exists(bucket, key) {
       try {
