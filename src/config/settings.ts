@@ -48,6 +48,7 @@ export interface Settings {
   healthPort: number;
   healthMaxPollAgeSeconds: number;
   shutdownGraceSeconds: number;
+  stopTimeoutSeconds: number;
   logLevel: LevelWithSilent;
   logPretty: boolean;
   awsEndpointUrl: string | undefined;
@@ -362,6 +363,14 @@ export const SETTING_DEFINITIONS = [
     schema: integer(0, 3600),
   }),
   define({
+    name: 'STOP_TIMEOUT_SECONDS',
+    key: 'stopTimeoutSeconds',
+    presence: { default: '45' },
+    description:
+      'The container\'s stop timeout (ECS `stopTimeout`): after SIGTERM the service exits within it, metrics sent, waiting for no publish past it (10–120).',
+    schema: integer(10, 120),
+  }),
+  define({
     name: 'LOG_LEVEL',
     key: 'logLevel',
     presence: { default: 'info' },
@@ -470,6 +479,13 @@ const CROSS_CHECKS: readonly CrossCheck[] = [
     reads: ['backoffBaseSeconds', 'backoffMaxSeconds'],
     problem: (s) =>
       s.backoffBaseSeconds <= s.backoffMaxSeconds ? undefined : `must not exceed BACKOFF_MAX_SECONDS (${s.backoffMaxSeconds})`,
+  },
+  {
+    // What is cut short at the end of the grace period needs time to wind down, and metrics to be sent.
+    name: 'SHUTDOWN_GRACE_SECONDS',
+    reads: ['shutdownGraceSeconds', 'stopTimeoutSeconds'],
+    problem: (s) =>
+      s.shutdownGraceSeconds + 10 <= s.stopTimeoutSeconds ? undefined : `must be at least 10 below STOP_TIMEOUT_SECONDS (${s.stopTimeoutSeconds})`,
   },
   {
     // A long poll legitimately lasts WAIT_TIME_SECONDS: a smaller limit would flap the health check.

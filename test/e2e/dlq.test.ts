@@ -15,7 +15,7 @@ import { registerDlqCommand, type DlqCommandDeps } from '../../src/cli/dlq.js';
 import { setupPipeline, type SetupResult } from '../../src/cli/setup.js';
 import { redriveDlq } from '../../src/dlq/redrive.js';
 import { parseNotification } from '../../src/events/parse.js';
-import { DEAD_LETTER_ATTRIBUTES, deadLetter } from '../../src/service/dead-letter.js';
+import { DEAD_LETTER_ATTRIBUTES, deadLetter } from '../../src/events/dead-letters.js';
 import { sharedEmulator, uniqueName, type Emulator } from '../support/emulator.js';
 import { startServiceProcess } from '../support/service.js';
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { classifyFailure, ObjectGoneError, PermanentError } from '../../src/errors.js';
-import { backoffSeconds } from '../../src/service/handler.js';
+import { backoffSeconds } from '../../src/service/fate.js';
 import { isHealthy } from '../../src/service/health.js';
 
 describe('failure classification, decided once', () => {
