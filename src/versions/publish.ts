@@ -16,7 +16,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, PreconditionFailedError, SourceChangedError, TransientError } from '../errors.js';
-import type { Publisher, StagedOutput } from '../pipeline/convert.js';
+import type { StagedOutput } from '../pipeline/convert.js';
 import type { ObjectHead, ObjectStore } from '../storage/types.js';
 import { judgeOutput, nameOf, normalizeEtag, recordedSource, sameEtag, type RecordedSource, type SourceVersion } from './metadata.js';
 
@@ -39,7 +39,8 @@ export interface VersionedPublishOptions {
   maxAttempts?: number;
 }
 
-export type VersionedPublisher = Publisher & { readonly records: PublishRecord[] };
+/** A `Publisher` (it reads only the ETag the GET returned), and what it did to each output. */
+export type VersionedPublisher = ((staged: StagedOutput[], read: { etag?: string }) => Promise<number[]>) & { readonly records: PublishRecord[] };
 
 const DEFAULT_MAX_ATTEMPTS = 5;
 
