@@ -48,9 +48,9 @@ export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps,
   let task = announced;
   const inlineMax = deps.inlineMaxBytes ?? INLINE_MAX_BYTES;
   let placement = placeBySize(task.source.key, task.source.size, inlineMax);
-  if (placement.lane === 'inline') return runConversion(task, { clients: deps.clients, registry: deps.registry, signal });
-  if (placement.lane === 'unknown') {
-    // No size in the event: the GET says, before any of the body is read.
+  if (placement.lane !== 'thread') {
+    // Small, or no size in the event: the GET's Content-Length decides before any of the body is
+    // read (an event's size is not taken on trust for the main thread).
     let opened;
     try {
       opened = await S3Store.forBucket(deps.clients, task.source.bucket).get(task.source.key, task.source.etag ? { ifMatch: task.source.etag } : undefined);
@@ -60,7 +60,7 @@ export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps,
     }
     placement = placeBySize(task.source.key, opened.size, inlineMax);
     if (placement.lane === 'inline') return runConversion(task, { clients: deps.clients, registry: deps.registry, signal, opened });
-    // Too large for the main thread: the worker reads it again (one more GET, for files this large only).
+    // Too large for the main thread: the worker reads it again (one more GET, for such files only).
     opened.body.destroy();
     if (opened.size !== undefined) task = { ...task, source: { ...task.source, size: opened.size } };
   }

@@ -6,22 +6,20 @@
  *
  * Small files convert on the main thread and share nothing with the large ones; large ones are
  * admitted to the worker thread by size (one at a time here). That the wide file fits a 384 MiB heap
- * at all is the engine's part: batches and row groups bounded by bytes, not rows.
+ * at all is the engine's part: batches and row groups bounded by bytes, not rows. A file that cannot
+ * fit even alone is charged with its thread's crash: dead-lettered at once, not retried.
  */
 import { expect } from 'chai';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createAwsClients, type AwsClients } from '../../src/aws.js';
 import { readDeployJson } from '../deploy/deploy-files.js';
 import { sharedEmulator } from '../support/emulator.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service.js';
-import { createPipeline, drainQueue, inParallel, logsWith, outputKeysFor, putObject, queueDepth, readOutputs, saveLogs, waitFor, type Pipeline } from './harness.js';
-
-const MiB = 1024 * 1024;
+import { asDeadLetter, createPipeline, drainQueue, inParallel, logsWith, outputKeysFor, putObject, queueDepth, readOutputs, saveLogs, waitFor, type Pipeline } from './harness.js';
 
 /** The environment of task-definition.json, which these tests run the service with. */
 function taskDefinition(): { env: Record<string, string>; memoryMiB: number } {
@@ -91,12 +89,13 @@ describe('reliability: memory with the task definition’s settings', function (
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** One PUT, so every emulator sends one notification (moto announces a multipart upload twice). */
   async function upload(pipeline: Pipeline, key: string, file: string): Promise<void> {
-    await new Upload({ client: clients.s3, params: { Bucket: pipeline.inputBucket, Key: key, Body: createReadStream(file) }, partSize: 16 * MiB, queueSize: 2 }).done();
+    await putObject(clients, pipeline.inputBucket, key, await readFile(file));
   }
 
   /** Runs the service over what is queued until every file is done; returns its peak RSS and totals. */
-  async function convertAll(pipeline: Pipeline, files: number): Promise<{ peakMiB: number; totals: Record<string, number>; seconds: number }> {
+  async function convertAll(pipeline: Pipeline, files: number, overrides: Record<string, string> = {}): Promise<{ peakMiB: number; totals: Record<string, number>; seconds: number }> {
     const started = Date.now();
     service = await startServiceProcess({
       ...task.env,
@@ -108,6 +107,7 @@ describe('reliability: memory with the task definition’s settings', function (
       METRICS_ENABLED: 'false',
       TMP_DIR: os.tmpdir(),
       WAIT_TIME_SECONDS: '1',
+      ...overrides,
     });
     const s = service;
     const totals = await waitFor(
@@ -121,7 +121,7 @@ describe('reliability: memory with the task definition’s settings', function (
       480_000,
       1_000,
     );
-    const status = await import('node:fs/promises').then((fs) => fs.readFile(`/proc/${s.child.pid}/status`, 'utf8'));
+    const status = await readFile(`/proc/${s.child.pid}/status`, 'utf8');
     const peakMiB = Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status)![1]) / 1024;
     return { peakMiB, totals, seconds: (Date.now() - started) / 1000 };
   }
@@ -182,5 +182,35 @@ describe('reliability: memory with the task definition’s settings', function (
     expectNoRetries(totals, pipeline);
     await expectConverted(pipeline, rows);
     expect(peakMiB).to.be.below(task.memoryMiB);
+  });
+
+  it('a file that cannot fit in a worker’s heap even alone is dead-lettered at once as OUT_OF_MEMORY, the files beside it unharmed', async () => {
+    const pipeline = await createPipeline(clients, 'memory-oom', { visibilityTimeout: 120 });
+    // One 48 MB field: more than a 64 MiB heap can hold however the engine batches rows.
+    const hog = path.join(dir, 'hog.csv');
+    const out = createWriteStream(hog);
+    out.write('id,blob\n1,');
+    for (let i = 0; i < 48; i++) out.write('x'.repeat(1_000_000));
+    out.end('\n');
+    await once(out, 'close');
+    await upload(pipeline, 'oom/hog.csv', hog);
+    const rows = new Map<string, number>();
+    await inParallel(Array.from({ length: 12 }, (_, i) => i), 6, async (i) => {
+      await putObject(clients, pipeline.inputBucket, `oom/small-${i}.csv`, smallCsv(i));
+      rows.set(`oom/small-${i}.csv`, 200);
+    });
+    // Two files too large for the main thread, converted on the worker thread the hog crashes.
+    const medium = Array.from({ length: 6_000 }, (_, r) => `${r},m${r},${r}.5,2024-03-0${(r % 9) + 1}`).join('\n');
+    for (const name of ['medium-a', 'medium-b']) {
+      await putObject(clients, pipeline.inputBucket, `oom/${name}.csv`, `id,name,amount,day\n${medium}\n`);
+      rows.set(`oom/${name}.csv`, 6_000);
+    }
+    const { totals, seconds } = await convertAll(pipeline, rows.size + 1, { WORKER_HEAP_MB: '64' });
+    const letters = (await drainQueue(clients, pipeline.dlqUrl, 500)).map(asDeadLetter);
+    console.log(`      48 MB field with a 64 MiB worker heap, 12 small and 2 medium files: ${seconds.toFixed(0)} s; dead letters ${JSON.stringify(letters.map((l) => [l.code, l.attributes.attempts]))}`);
+    expect(letters.map((l) => ({ keys: l.keys, code: l.code, attempts: l.attributes.attempts }))).to.deep.equal([{ keys: ['oom/hog.csv'], code: 'OUT_OF_MEMORY', attempts: '1' }]);
+    expect(letters[0]!.reason).to.include('s3://').and.include('oom/hog.csv').and.include('WORKER_HEAP_MB=64').and.include('split the file');
+    expect(totals.TransientRetries ?? 0, 'retries').to.equal(0);
+    await expectConverted(pipeline, rows);
   });
 });
