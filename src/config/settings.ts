@@ -301,7 +301,7 @@ export const SETTING_DEFINITIONS = [
     key: 'duplicateCheck',
     presence: { default: 'redeliveries' },
     description:
-      'When to read the outputs\' `source-etag` (two HEADs) to skip a version already converted: `redeliveries` (a message received before, whose earlier attempt may have published) or `always` (also first deliveries, which costs two calls per file). Repeats reaching the same task are recognised in memory either way; a repeat on another task is converted again, with the same result.',
+      'When to read the outputs\' metadata (a HEAD per output) before converting, to skip a version already published: `redeliveries` (a message received before, whose earlier attempt may have published) or `always` (also first deliveries, which costs a call per output). Repeats reaching the same task are recognised in memory either way; a repeat on another task is converted again and its conditional publish writes nothing.',
     schema: oneOf(DUPLICATE_CHECKS),
   }),
   define({
