@@ -290,10 +290,15 @@ async function profileSection(env: Emulated): Promise<ThreadSummary[]> {
   const dir = path.join(DATA_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(dir, { recursive: true });
   log(`profile: serve under --cpu-prof (one profile per thread) into ${path.relative(ROOT, dir)}`);
-  const run = await runConsumer(env, serveSpec('profile', { threads: 1, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: 'serve under --cpu-prof' }), warmBodies, bodies, {
-    timeoutMs: 600_000,
-    log,
-  });
+  // Through the keep-alive front, as the headline figure: connections reused.
+  const front = keepAlive ? await startKeepAliveFront(env.endpoint) : undefined;
+  const run = await runConsumer(
+    env,
+    serveSpec('profile', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: 'serve under --cpu-prof', endpoint: front?.endpoint }),
+    warmBodies,
+    bodies,
+    { timeoutMs: 600_000, log },
+  ).finally(() => front?.stop());
   log(`  ${run.files} files, ${run.cpuMsPerFile.toFixed(2)} CPU ms/file (profiling inflates this)`);
   const summaries = await summarizeDir(dir, SERVICE_QUESTIONS);
   results.profile = {
