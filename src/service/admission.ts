@@ -69,7 +69,7 @@ export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps,
     return await deps.pool.run(task, weight, signal);
   } catch (error) {
     if (!(error instanceof WorkerCrashError)) return { outcome: 'failed', failure: classifyFailure(error) };
-    const name = `s3://${task.source.bucket}/${task.source.key}`;
+    // The fate adds the object's name in front of these reasons.
     if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
       return {
         outcome: 'failed',
@@ -77,12 +77,12 @@ export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps,
           kind: 'permanent',
           code: 'OUT_OF_MEMORY',
           message:
-            `${name}${task.source.size === undefined ? '' : ` (${task.source.size} bytes)`} does not fit in memory: converting it ran its worker thread ` +
-            `out of heap (WORKER_HEAP_MB=${deps.heapMb}) while it had the thread to itself, so it would fail the same way again. ` +
+            `${task.source.size === undefined ? 'it' : `${task.source.size} bytes of CSV`} did not fit in memory: converting it ran its worker thread ` +
+            `out of heap (WORKER_HEAP_MB=${deps.heapMb}) although it had the thread to itself, so it would fail the same way again. ` +
             'Raise WORKER_HEAP_MB (and the task memory with it) or split the file, then redrive this message.',
         },
       };
     }
-    return { outcome: 'failed', failure: { kind: 'transient', code: 'WORKER_CRASHED', message: `${name}: its worker thread died: ${error.message}` } };
+    return { outcome: 'failed', failure: { kind: 'transient', code: 'WORKER_CRASHED', message: `its worker thread died: ${error.message}` } };
   }
 }
