@@ -1,15 +1,18 @@
 /**
- * Converts one announced source version into its outputs, on whichever thread runs it (the main
- * thread for small files, a worker thread for the rest): the repeat check of a redelivery, the GET
- * of exactly that version, the engine, and the publish protocol of `versions/publish.ts`. Failures
- * are classified here, where they are raised: an Error's class does not survive a thread hop.
+ * Converts one announced source version into its outputs, in one of two ways:
+ * - a small file: the main thread reads it (one GET of exactly that version) and publishes its
+ *   outputs; a worker thread only turns the bytes it is handed into output bytes (`convertBytes`);
+ * - a larger one: a worker thread streams it from S3, converts and publishes it (`convertStreaming`).
+ * Either way the outputs go through the publish protocol of `versions/publish.ts`. Failures are
+ * classified where they are raised: an Error's class does not survive a thread hop.
  */
+import { Readable } from 'node:stream';
 import type { AwsClients } from '../aws.js';
 import { classifyFailure, SourceChangedError, type Failure } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { convertObject, type EngineOptions } from '../pipeline/convert.js';
 import { S3Store } from '../storage/s3.js';
-import type { ObjectStore, SourceObject } from '../storage/types.js';
+import type { ObjectStore, PendingObject } from '../storage/types.js';
 import type { Column } from '../types.js';
 import { holdsVersion, outputMetadata, type SourceVersion } from '../versions/metadata.js';
 import { versionedPublisher, type PublishRecord } from '../versions/publish.js';
@@ -22,8 +25,6 @@ export interface ConvertTask {
   /** HEAD the outputs first and skip when they already hold this version (a redelivery). */
   checkOutputsFirst: boolean;
   aws: { endpoint?: string; region?: string; concurrency: number };
-  /** Set to 1 by the pool when the task should stop at the next safe point (worker threads). */
-  cancel?: Int32Array;
 }
 
 export type TaskResult = (
@@ -36,81 +37,220 @@ export type TaskResult = (
   cleanupFailures?: string[];
 };
 
-export interface ConversionEnv {
+/** A small source's bytes, to be converted without any I/O (on a worker thread). */
+export interface BytesJob {
+  key: string;
+  bytes: Uint8Array;
+  options: EngineOptions;
+  formats: string[];
+}
+
+export type BytesResult =
+  | { outcome: 'converted'; rows: number; columns: Column[]; bytesIn: number; outputs: Uint8Array[]; conversionMs: number }
+  | { outcome: 'failed'; failure: Failure };
+
+/** What a worker thread is asked to do; `cancel` is set to 1 when it should stop at the next safe point. */
+export type WorkerTask = ({ kind: 'stream'; task: ConvertTask } | { kind: 'bytes'; job: BytesJob }) & { cancel?: Int32Array };
+
+// ---- a larger file: streamed, converted and published on a worker thread ------------------------
+
+export interface StreamingEnv {
   clients: AwsClients;
   registry: FormatRegistry;
   signal?: AbortSignal;
-  /** The source already opened by the caller (to learn its size): used instead of a second GET. */
-  opened?: SourceObject;
 }
 
-export async function runConversion(task: ConvertTask, env: ConversionEnv): Promise<TaskResult> {
-  const cleanupFailures: string[] = [];
-  const onCleanupFailure = (what: string, error: unknown) => cleanupFailures.push(`could not ${what}: ${(error as Error)?.message ?? String(error)}`);
-  const stores = new Map<string, S3Store>();
-  const storeFor = (bucket: string): S3Store => {
-    let store = stores.get(bucket);
-    if (!store) stores.set(bucket, (store = S3Store.forBucket(env.clients, bucket, onCleanupFailure)));
-    return store;
-  };
-  const result = await convert(task, env, storeFor).catch((error: unknown): TaskResult => {
-    if (error instanceof SourceChangedError) return { outcome: 'superseded', reason: error.message };
-    return { outcome: 'failed', failure: classifyFailure(error) };
-  });
-  return cleanupFailures.length > 0 ? { ...result, cleanupFailures } : result;
+export async function convertStreaming(task: ConvertTask, env: StreamingEnv): Promise<TaskResult> {
+  const cleanup = cleanupLog();
+  const storeFor = storesOver(env.clients, cleanup.onFailure);
+  try {
+    const outputs = task.outputs.map((output) => ({ format: output.format, store: storeFor(output.bucket), key: output.key }));
+    if (await alreadyPublished(task, storeFor)) return { outcome: 'duplicate' };
+    const version = versionOf(task);
+    const publish = versionedPublisher({ version, storeFor });
+    const summary = await convertObject({
+      source: { store: storeFor(task.source.bucket), key: task.source.key, ...(task.source.etag ? { etag: task.source.etag } : {}) },
+      outputs,
+      options: task.options,
+      registry: env.registry,
+      // source-etag is set again by the engine from the GET, which read exactly this version.
+      metadata: outputMetadata(version),
+      signal: env.signal,
+      publish,
+    });
+    return cleanup.attach(
+      publishedResult(publish.records, {
+        rows: summary.rows,
+        columns: summary.columns,
+        bytesIn: summary.bytesIn,
+        bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0),
+        conversionMs: summary.seconds * 1000,
+      }),
+    );
+  } catch (error) {
+    return cleanup.attach(failedResult(error));
+  }
 }
 
-async function convert(task: ConvertTask, env: ConversionEnv, storeFor: (bucket: string) => S3Store): Promise<TaskResult> {
-  const outputs = task.outputs.map((output) => ({ format: output.format, store: storeFor(output.bucket), key: output.key }));
-  const announced = task.source.etag;
-  if (task.checkOutputsFirst && announced) {
-    const version: SourceVersion = { bucket: task.source.bucket, key: task.source.key, etag: announced, sequencer: task.source.sequencer };
-    const heads = await Promise.all(outputs.map((output) => output.store.head(output.key)));
-    if (heads.every((head) => head !== undefined && holdsVersion(head.metadata, version))) {
-      env.opened?.body.destroy();
+// ---- a small file: read and published by the main thread, converted by a worker ----------------
+
+export interface SmallFileEnv {
+  clients: AwsClients;
+  registry: FormatRegistry;
+  /** Converts the bytes elsewhere (a worker thread); never rejects. */
+  convertBytes(job: BytesJob, signal: AbortSignal): Promise<BytesResult>;
+  signal: AbortSignal;
+}
+
+/**
+ * The main thread's part for a small file: GET exactly the announced version, hand the bytes over,
+ * publish the bytes that come back. `body` is the GET's body when the caller already opened it.
+ */
+export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened?: { body: Readable; etag?: string }): Promise<TaskResult> {
+  const cleanup = cleanupLog();
+  const storeFor = storesOver(env.clients, cleanup.onFailure);
+  const started = performance.now();
+  try {
+    if (await alreadyPublished(task, storeFor)) {
+      opened?.body.destroy();
       return { outcome: 'duplicate' };
     }
+    const object = opened ?? (await storeFor(task.source.bucket).get(task.source.key, task.source.etag ? { ifMatch: task.source.etag } : undefined));
+    const bytes = await wholeBody(object.body);
+    const converted = await env.convertBytes({ key: task.source.key, bytes, options: task.options, formats: task.outputs.map((output) => output.format) }, env.signal);
+    if (converted.outcome === 'failed') return converted;
+    // Shutdown ran out of grace meanwhile: publish nothing, so the message can go to another consumer.
+    env.signal.throwIfAborted();
+    const version = versionOf(task, object.etag);
+    const staged = await Promise.all(
+      task.outputs.map(async (output, i) => {
+        const store = storeFor(output.bucket);
+        const pending = await store.put(output.key, { contentType: env.registry.get(output.format).contentType, metadata: outputMetadata(version) });
+        await pending.write(converted.outputs[i]!);
+        return { target: { format: output.format, store, key: output.key }, pending };
+      }),
+    );
+    const publish = versionedPublisher({ version, storeFor });
+    try {
+      await publish(staged, { etag: object.etag });
+    } catch (error) {
+      await Promise.all(staged.map((output) => output.pending.abort()));
+      throw error;
+    }
+    return cleanup.attach(
+      publishedResult(publish.records, {
+        rows: converted.rows,
+        columns: converted.columns,
+        bytesIn: converted.bytesIn,
+        bytesOut: converted.outputs.reduce((sum, output) => sum + output.byteLength, 0),
+        conversionMs: performance.now() - started,
+      }),
+    );
+  } catch (error) {
+    return cleanup.attach(failedResult(error));
   }
-  const source = storeFor(task.source.bucket);
-  const publish = versionedPublisher({
-    version: { bucket: task.source.bucket, key: task.source.key, etag: announced ?? '', sequencer: task.source.sequencer },
-    storeFor,
-  });
-  const summary = await convertObject({
-    source: { store: env.opened ? opened(source, env.opened) : source, key: task.source.key, ...(announced ? { etag: announced } : {}) },
-    outputs,
-    options: task.options,
-    registry: env.registry,
-    // source-etag is set again by the engine from the GET, which read exactly this version.
-    metadata: outputMetadata({ bucket: task.source.bucket, key: task.source.key, etag: announced ?? '', sequencer: task.source.sequencer }),
-    signal: env.signal,
-    publish,
-  });
+}
+
+/** The worker's part for a small file: bytes in, output bytes out, no I/O. */
+export async function convertBytes(job: BytesJob, registry: FormatRegistry, signal?: AbortSignal): Promise<BytesResult> {
+  const written = new Map<string, Uint8Array[]>();
+  const source: ObjectStore = {
+    root: 'memory',
+    get: async () => ({ body: Readable.from([job.bytes]), size: job.bytes.byteLength }),
+    head: async () => undefined,
+    put: () => Promise.reject(new Error('the source is read-only')),
+    delete: async () => {},
+  };
+  const sink: ObjectStore = {
+    root: 'memory',
+    get: () => Promise.reject(new Error('outputs are write-only here')),
+    head: async () => undefined,
+    put: async (key) => {
+      const chunks: Uint8Array[] = [];
+      written.set(key, chunks);
+      const pending: PendingObject = { write: async (chunk) => void chunks.push(chunk), commit: async () => 0, abort: async () => {} };
+      return pending;
+    },
+    delete: async () => {},
+  };
+  try {
+    const summary = await convertObject({
+      source: { store: source, key: job.key },
+      outputs: job.formats.map((format) => ({ format, store: sink, key: format })),
+      options: job.options,
+      registry,
+      signal,
+      // Published by the main thread: here the outputs only need to be complete.
+      publish: async (staged) => staged.map(() => 0),
+    });
+    return {
+      outcome: 'converted',
+      rows: summary.rows,
+      columns: summary.columns,
+      bytesIn: summary.bytesIn,
+      outputs: job.formats.map((format) => Buffer.concat(written.get(format) ?? [])),
+      conversionMs: summary.seconds * 1000,
+    };
+  } catch (error) {
+    return { outcome: 'failed', failure: classifyFailure(error) };
+  }
+}
+
+// ---- shared ------------------------------------------------------------------------------------------
+
+function versionOf(task: ConvertTask, readEtag?: string): SourceVersion {
+  return { bucket: task.source.bucket, key: task.source.key, etag: readEtag ?? task.source.etag ?? '', sequencer: task.source.sequencer };
+}
+
+/** A redelivery: the outputs may already hold this version (a HEAD each). */
+async function alreadyPublished(task: ConvertTask, storeFor: (bucket: string) => S3Store): Promise<boolean> {
+  if (!task.checkOutputsFirst || !task.source.etag) return false;
+  const version = versionOf(task);
+  const heads = await Promise.all(task.outputs.map((output) => storeFor(output.bucket).head(output.key)));
+  return heads.every((head) => head !== undefined && holdsVersion(head.metadata, version));
+}
+
+function publishedResult(records: PublishRecord[], converted: Omit<Extract<TaskResult, { outcome: 'converted' }>, 'outcome' | 'published'>): TaskResult {
   // Every output already held this version (a repeat this process could not recognise): no write.
-  if (publish.records.every((record) => record.how === 'already')) return { outcome: 'duplicate' };
-  return {
-    outcome: 'converted',
-    rows: summary.rows,
-    columns: summary.columns,
-    bytesIn: summary.bytesIn,
-    bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0),
-    conversionMs: summary.seconds * 1000,
-    published: publish.records,
+  if (records.every((record) => record.how === 'already')) return { outcome: 'duplicate' };
+  return { outcome: 'converted', ...converted, published: records };
+}
+
+function failedResult(error: unknown): TaskResult {
+  if (error instanceof SourceChangedError) return { outcome: 'superseded', reason: error.message };
+  return { outcome: 'failed', failure: classifyFailure(error) };
+}
+
+function storesOver(clients: AwsClients, onCleanupFailure: (what: string, error: unknown) => void): (bucket: string) => S3Store {
+  const stores = new Map<string, S3Store>();
+  return (bucket) => {
+    let store = stores.get(bucket);
+    if (!store) stores.set(bucket, (store = S3Store.forBucket(clients, bucket, onCleanupFailure)));
+    return store;
   };
 }
 
-/** `store`, except that the first GET returns the object the caller already opened. */
-function opened(store: ObjectStore, object: SourceObject): ObjectStore {
-  let first: SourceObject | undefined = object;
+function cleanupLog() {
+  const failures: string[] = [];
   return {
-    root: store.root,
-    get: async (key, options) => {
-      const taken = first;
-      first = undefined;
-      return taken ?? store.get(key, options);
-    },
-    head: (key) => store.head(key),
-    put: (key, options) => store.put(key, options),
-    delete: (key) => store.delete(key),
+    onFailure: (what: string, error: unknown) => failures.push(`could not ${what}: ${(error as Error)?.message ?? String(error)}`),
+    attach: (result: TaskResult): TaskResult => (failures.length > 0 ? { ...result, cleanupFailures: failures } : result),
   };
+}
+
+/** The whole body of a small object, as one array the worker can take over (not a view into Node's shared pool). */
+async function wholeBody(body: Readable): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Uint8Array);
+    total += (chunk as Uint8Array).byteLength;
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
 }

@@ -1,10 +1,13 @@
 /**
- * The worker threads that convert files too large for the main thread, admitted by size: each
- * thread takes files while the sum of their weights (bytes of source) stays within its budget, so a
- * large file converts with bounded company, and one whose weight fills the budget runs alone. When
- * a thread dies (its heap limit reached), the crash is charged only to the file that caused it: a
- * file that was alone on the thread fails with `WorkerCrashError`; files that shared it are run
- * again, each alone, and only one that crashes alone is charged.
+ * The worker threads that do the CPU work of conversions, admitted by size:
+ * - a file is weighed by its bytes; a thread takes files while their weights add up to at most its
+ *   budget, and a file that heavy runs with no other file beside it, so a large file converts with
+ *   bounded company;
+ * - a *light* task (a small file's bytes, which needs little memory and a few milliseconds) goes to
+ *   the least busy thread at once, beside anything, so small files never wait behind a large one;
+ * - when a thread dies (its heap limit reached), the crash is charged only to the task that caused
+ *   it: a task that had the thread to itself fails with `WorkerCrashError`; tasks that shared it are
+ *   run again, each with a thread to itself, and only one that crashes then is charged.
  *
  * One piscina pool of one thread per thread: piscina keeps the thread alive (and replaces it after a
  * crash), placement is ours.
@@ -15,13 +18,22 @@ export interface PoolOptions {
   threads: number;
   /** Old-generation heap limit of each thread (WORKER_HEAP_MB). */
   heapMb: number;
-  /** Sum of weights a thread takes at once; a file at least this heavy runs alone. */
+  /** Sum of file weights a thread takes at once; a file at least this heavy runs without other files. */
   budgetBytes: number;
   /** The module that runs a task (default: ./worker.js); tests give their own. */
   filename?: string;
 }
 
-/** A thread died while running this task and only this one (it did not share the thread). */
+export interface RunOptions {
+  /** Bytes of source (for files; ignored for light tasks). */
+  weight: number;
+  /** A small task that may share any thread and never waits for room. */
+  light?: boolean;
+  /** Set when the task should stop at its next safe point (cooperative: a thread is never terminated). */
+  signal?: AbortSignal;
+}
+
+/** A thread died while running this task with the thread to itself. */
 export class WorkerCrashError extends Error {
   override readonly name = 'WorkerCrashError';
   constructor(
@@ -33,7 +45,10 @@ export class WorkerCrashError extends Error {
   }
 }
 
+type Admission = 'light' | 'file' | 'exclusive';
+
 interface Waiting {
+  admission: Admission;
   weight: number;
   start: (slot: Slot) => void;
 }
@@ -41,18 +56,20 @@ interface Waiting {
 interface Slot {
   thread: Thread;
   running: Running;
-  /** What it adds to the thread's load: its weight, at most the budget. */
-  admitted: number;
 }
 
 interface Thread {
   piscina: Piscina;
-  /** Sum of the weights of the tasks running on it. */
+  /** Sum of the weights of the files (not light tasks) running on it, each at most the budget. */
   load: number;
   running: Set<Running>;
+  /** A task running again after a shared crash: nothing else may join it. */
+  exclusive: boolean;
 }
 
 interface Running {
+  admission: Admission;
+  weight: number;
   /** Most tasks that ran beside this one on its thread at any moment. */
   companions: number;
 }
@@ -70,13 +87,14 @@ export class ConversionPool<Task extends object = object, Result = unknown> {
         filename: options.filename ?? new URL('./worker.js', import.meta.url).href,
         minThreads: 1,
         maxThreads: 1,
-        concurrentTasksPerWorker: 64,
+        concurrentTasksPerWorker: 256,
         idleTimeout: Number.POSITIVE_INFINITY,
         // Without a limit V8 lets garbage from large files grow the heap towards gigabytes before collecting.
         resourceLimits: { maxOldGenerationSizeMb: options.heapMb },
       }),
       load: 0,
       running: new Set(),
+      exclusive: false,
     }));
   }
 
@@ -84,36 +102,27 @@ export class ConversionPool<Task extends object = object, Result = unknown> {
     return this.#threads.length;
   }
 
-  /** Tasks running or waiting for room. */
-  get size(): number {
-    return this.#waiting.length + this.#threads.reduce((n, thread) => n + thread.running.size, 0);
-  }
-
-  /**
-   * Runs `task` on a thread with room for `weight` bytes (waiting for one), and again alone if its
-   * thread crashed while shared. `cancel` is set to 1 when `signal` aborts: cancellation is
-   * cooperative, because terminating a thread could cut a publish between its two commits.
-   */
-  async run(task: Task, weight: number, signal?: AbortSignal): Promise<Result> {
+  /** Runs `task` on a thread with room for it, and again with a thread to itself if its thread crashed while shared. */
+  async run(task: Task, options: RunOptions): Promise<Result> {
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const onAbort = () => Atomics.store(cancel, 0, 1);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       try {
-        return await this.#runOn(task, cancel, weight);
+        return await this.#runOn(task, cancel, options.light ? 'light' : 'file', options.weight);
       } catch (error) {
         if (!(error instanceof SharedCrashError)) throw error;
-        // Its thread died while it had company: any of them may have caused it. Alone now, a crash is its own.
-        return await this.#runOn(task, cancel, Number.POSITIVE_INFINITY);
+        // Its thread died while it had company: any of them may have caused it. Alone, a crash is its own.
+        return await this.#runOn(task, cancel, 'exclusive', options.weight);
       }
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  async #runOn(task: Task, cancel: Int32Array, weight: number): Promise<Result> {
-    const slot = await this.#admit(weight);
+  async #runOn(task: Task, cancel: Int32Array, admission: Admission, weight: number): Promise<Result> {
+    const slot = await this.#admit(admission, weight);
     try {
       return (await slot.thread.piscina.run({ ...task, cancel })) as Result;
     } catch (error) {
@@ -123,48 +132,76 @@ export class ConversionPool<Task extends object = object, Result = unknown> {
       if (slot.running.companions > 0) throw new SharedCrashError(message);
       throw new WorkerCrashError(message, code);
     } finally {
-      slot.thread.running.delete(slot.running);
-      slot.thread.load -= slot.admitted;
+      this.#leave(slot);
       this.#dispatch();
     }
   }
 
-  /** A place on a thread with room for `weight`; an idle thread always has room, so every file runs. */
-  #admit(weight: number): Promise<Slot> {
+  #admit(admission: Admission, weight: number): Promise<Slot> {
     return new Promise((start) => {
-      this.#waiting.push({ weight, start });
+      this.#waiting.push({ admission, weight, start });
       this.#dispatch();
     });
   }
 
   #dispatch(): void {
-    // First come, first served: a heavy file at the head waits for an idle thread and holds back the
-    // files behind it, so a stream of small ones cannot starve it.
-    while (this.#waiting.length > 0) {
-      const next = this.#waiting[0]!;
-      const thread = this.#roomFor(next.weight);
-      if (!thread) return;
-      this.#waiting.shift();
-      next.start(this.#occupy(thread, next.weight));
+    // Light tasks never wait behind files. Files are served first come, first served: a heavy file
+    // at the head waits for a thread without files and holds back the files behind it, so a stream
+    // of smaller ones cannot starve it.
+    for (let i = 0; i < this.#waiting.length; ) {
+      const next = this.#waiting[i]!;
+      const thread = this.#roomFor(next);
+      if (thread) {
+        this.#waiting.splice(i, 1);
+        next.start(this.#occupy(thread, next));
+      } else if (next.admission === 'light') {
+        i++;
+      } else {
+        // The first file that must wait blocks the files behind it, not the light tasks.
+        i = this.#skipFiles(i + 1);
+      }
     }
   }
 
-  #roomFor(weight: number): Thread | undefined {
+  /** From `from`, the index of the next light task (files behind a waiting file wait too). */
+  #skipFiles(from: number): number {
+    let i = from;
+    while (i < this.#waiting.length && this.#waiting[i]!.admission !== 'light') i++;
+    return i;
+  }
+
+  #roomFor(waiting: Waiting): Thread | undefined {
     let best: Thread | undefined;
     for (const thread of this.#threads) {
-      const fits = thread.running.size === 0 || (weight < this.#budget && thread.load + Math.max(1, weight) <= this.#budget);
-      if (fits && (!best || thread.load < best.load)) best = thread;
+      if (!this.#fits(thread, waiting)) continue;
+      if (!best || thread.running.size < best.running.size || (thread.running.size === best.running.size && thread.load < best.load)) best = thread;
     }
     return best;
   }
 
-  #occupy(thread: Thread, weight: number): Slot {
+  #fits(thread: Thread, waiting: Waiting): boolean {
+    if (thread.exclusive) return false;
+    if (waiting.admission === 'exclusive') return thread.running.size === 0;
+    if (waiting.admission === 'light') return true;
+    const files = [...thread.running].filter((running) => running.admission === 'file');
+    if (files.length === 0) return true;
+    return waiting.weight < this.#budget && thread.load + Math.max(1, waiting.weight) <= this.#budget;
+  }
+
+  #occupy(thread: Thread, waiting: Waiting): Slot {
     for (const other of thread.running) other.companions = Math.max(other.companions, thread.running.size);
-    const running: Running = { companions: thread.running.size };
-    const admitted = Math.min(weight, this.#budget);
+    const running: Running = { admission: waiting.admission, weight: Math.min(waiting.weight, this.#budget), companions: thread.running.size };
     thread.running.add(running);
-    thread.load += admitted;
-    return { thread, running, admitted };
+    if (waiting.admission === 'file') thread.load += running.weight;
+    if (waiting.admission === 'exclusive') thread.exclusive = true;
+    return { thread, running };
+  }
+
+  #leave(slot: Slot): void {
+    const { thread, running } = slot;
+    thread.running.delete(running);
+    if (running.admission === 'file') thread.load -= running.weight;
+    if (running.admission === 'exclusive') thread.exclusive = false;
   }
 
   async close(): Promise<void> {
@@ -173,7 +210,7 @@ export class ConversionPool<Task extends object = object, Result = unknown> {
   }
 }
 
-/** Internal: the thread died while this task shared it; run it again alone. */
+/** Internal: the thread died while this task shared it; run it again with a thread to itself. */
 class SharedCrashError extends Error {
   override readonly name = 'SharedCrashError';
 }

@@ -18,7 +18,7 @@ import type { EngineOptions } from '../pipeline/convert.js';
 import { Stores } from '../storage/location.js';
 import { AckBatcher } from './acks.js';
 import { convertInLane } from './admission.js';
-import type { ConvertTask, TaskResult } from './conversion.js';
+import type { BytesResult, TaskResult, WorkerTask } from './conversion.js';
 import { createMessageHandler, type InFlight } from './handler.js';
 import { startHealthServer, type PollerState } from './health.js';
 import { Leases } from './lease.js';
@@ -64,7 +64,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     enabled: settings.metricsEnabled,
     logger,
   });
-  const pool = new ConversionPool<ConvertTask, TaskResult>({
+  const pool = new ConversionPool<WorkerTask, TaskResult | BytesResult>({
     threads: settings.workerThreads,
     heapMb: settings.workerHeapMb,
     // Files whose sizes add up to an eighth of the heap share a thread; a larger one runs alone.

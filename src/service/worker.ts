@@ -1,24 +1,26 @@
 /**
- * Runs on a worker thread: converts one source with `runConversion`, so the CPU work of files too
- * large for the main thread never blocks the thread that talks to SQS.
+ * Runs on a worker thread: the CPU work of a conversion, so it never blocks the thread that talks to
+ * SQS. A small file arrives as bytes and leaves as output bytes (the main thread does its I/O); a
+ * larger one is streamed from S3, converted and published here.
  */
 import { createAwsClients, type AwsClients } from '../aws.js';
 import { FormatRegistry } from '../formats/registry.js';
 import { registerBuiltinFormats } from '../formats/builtin.js';
-import { runConversion, type ConvertTask, type TaskResult } from './conversion.js';
+import { convertBytes, convertStreaming, type BytesResult, type TaskResult, type WorkerTask } from './conversion.js';
 
 const registry = registerBuiltinFormats(new FormatRegistry());
 let clients: AwsClients | undefined;
 
-export default async function convertTask(task: ConvertTask): Promise<TaskResult> {
-  clients ??= createAwsClients(task.aws);
+export default async function runWorkerTask(work: WorkerTask): Promise<TaskResult | BytesResult> {
   // Cancellation is cooperative (see pool.ts): the flag is read at the engine's safe points.
   const controller = new AbortController();
   const poll = setInterval(() => {
-    if (task.cancel && Atomics.load(task.cancel, 0) === 1) controller.abort();
+    if (work.cancel && Atomics.load(work.cancel, 0) === 1) controller.abort();
   }, 50);
   try {
-    return await runConversion(task, { clients, registry, signal: controller.signal });
+    if (work.kind === 'bytes') return await convertBytes(work.job, registry, controller.signal);
+    clients ??= createAwsClients(work.task.aws);
+    return await convertStreaming(work.task, { clients, registry, signal: controller.signal });
   } finally {
     clearInterval(poll);
   }
