@@ -80,7 +80,8 @@ for (let i = 0; i < pollers; i++) {
     shouldDeleteMessages: false,
     handleMessage: async (message) => {
       const handled = await handleMessage(message);
-      if (handled) await acks.delete(handled);
+      // As serve's leases do: the delete is queued, batched, and not waited for.
+      if (handled) void acks.delete(handled);
       return undefined;
     },
   });

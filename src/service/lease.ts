@@ -23,7 +23,10 @@ export interface LeaseDeps {
   heartbeat?: { intervalSeconds: number; visibilityTimeout: number };
 }
 
-/** How a lease ended: `kept` means it stays hidden until its visibility timeout (the DLQ send failed). */
+/**
+ * How a lease ended: `deleted` and `dead-lettered` mean the delete is queued (acks.ts sends it within
+ * a moment); `kept` means it stays hidden until its visibility timeout (the DLQ send failed).
+ */
 export type LeaseEnd = 'deleted' | 'released' | 'dead-lettered' | 'kept';
 
 export class MessageLease {
@@ -72,7 +75,8 @@ export class MessageLease {
     await this.#stopHeartbeat();
     switch (fate.kind) {
       case 'ack':
-        await this.deps.acks.delete(this.message);
+        // Batched with others (acks.ts); the message stays hidden until the delete is sent.
+        void this.deps.acks.delete(this.message);
         return 'deleted';
       case 'release':
         await this.#changeVisibility(0);
@@ -110,7 +114,7 @@ export class MessageLease {
       return 'kept';
     }
     // Deleted only once the dead letter is sent: a crash in between duplicates it, never loses it.
-    await this.deps.acks.delete(this.message);
+    void this.deps.acks.delete(this.message);
     return 'dead-lettered';
   }
 }

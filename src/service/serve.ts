@@ -207,6 +207,8 @@ export async function startService(settings: Settings, registry: FormatRegistry,
           logger.error({ unfinished: leases.size }, 'stop timeout near: exiting with a publish still under way');
         }
       }
+      // The deletes still waiting for company go now: a message left undeleted would come back.
+      await acks.close();
       const flushed = await Promise.race([metrics.close().then(() => true), sleep(Math.max(0, exitBy - Date.now())).then(() => false)]);
       if (!flushed) logger.warn('metrics not sent before the stop timeout; dropped');
       await pool.close();

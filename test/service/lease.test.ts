@@ -61,9 +61,11 @@ describe('message leases (real SQS protocol)', function () {
     return { visible: Number(Attributes.ApproximateNumberOfMessages), hidden: Number(Attributes.ApproximateNumberOfMessagesNotVisible) };
   }
 
-  function leasesFor(url: string, dlq: string, logger = pino({ level: 'silent' })): Leases {
-    const deps: LeaseDeps = { sqs: clients.sqs, queueUrl: url, dlqUrl: dlq, acks: new AckBatcher(clients.sqs, url, logger, 5), logger, heartbeat: { intervalSeconds: 1, visibilityTimeout: 30 } };
-    return new Leases(deps);
+  /** Leases on `url`; `acks.close()` sends the deletes their endings queued. */
+  function leasesFor(url: string, dlq: string, logger = pino({ level: 'silent' })): Leases & { acks: AckBatcher } {
+    const acks = new AckBatcher(clients.sqs, url, logger, 5);
+    const deps: LeaseDeps = { sqs: clients.sqs, queueUrl: url, dlqUrl: dlq, acks, logger, heartbeat: { intervalSeconds: 1, visibilityTimeout: 30 } };
+    return Object.assign(new Leases(deps), { acks });
   }
 
   it('heartbeats while held; a release stops the heartbeat first, so nothing hides the message again', async () => {
@@ -98,6 +100,7 @@ describe('message leases (real SQS protocol)', function () {
     expect(visibility.some((v) => v.receipt === again.receiptHandle && v.at > since), 'the remaining lease still heartbeats').to.equal(true);
     expect(visibility.filter((v) => v.receipt === stale.receiptHandle && v.at > since + 100)).to.deep.equal([]);
     expect(await again.end({ kind: 'ack' })).to.equal('deleted');
+    await leases.acks.close();
     expect(await counts(url)).to.deep.equal({ visible: 0, hidden: 0 });
   });
 
@@ -109,6 +112,7 @@ describe('message leases (real SQS protocol)', function () {
     expect(await lease.end({ kind: 'ack' })).to.equal('deleted');
     expect(await lease.end({ kind: 'release' })).to.equal('deleted');
     expect(lines.map((line) => line.msg)).to.deep.equal(['a message lease was ended twice; the second ending is ignored']);
+    await leases.acks.close();
     expect(await counts(url)).to.deep.equal({ visible: 0, hidden: 0 });
   });
 
@@ -117,6 +121,7 @@ describe('message leases (real SQS protocol)', function () {
     const leases = leasesFor(url, dlq);
     const failure = { kind: 'permanent' as const, code: 'RAGGED_ROW', message: 's3://b/k.csv: line 3 has 2 fields, the header 3' };
     expect(await leases.take(await receive(url)).end({ kind: 'dead-letter', failure })).to.equal('dead-lettered');
+    await leases.acks.close();
     expect(await counts(url)).to.deep.equal({ visible: 0, hidden: 0 });
     const dead = await receive(dlq);
     expect(dead.Body).to.equal('{"Records":[]}');
