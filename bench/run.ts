@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,parallel,small,memory] [-- --consumers=serve-front,noop-front] [-- --no-keep-alive] [-- --profile]`: runs us and the
+ * `npm run bench [-- --quick] [-- --only engine,parallel,small,memory] [-- --consumers=serve-front,noop-front] [-- --no-keep-alive] [-- --profile[=noop]]`: runs us and the
  * alternatives side by side in one go, prints a table and writes bench/results.json. Starts
  * everything it needs (Python envs, moto server, consumers) and generates its data into bench/data/.
  */
@@ -17,7 +17,10 @@ import { BENCH_DIR, CLI, DATA_DIR, ROOT, machineInfo, peakRssMiB, round, startMo
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const profile = args.includes('--profile');
+const profileArg = args.find((arg) => arg === '--profile' || arg.startsWith('--profile='));
+const profile = profileArg !== undefined;
+/** `--profile=noop` profiles the no-op consumer instead of serve. */
+const profileTarget = profileArg?.split('=')[1] ?? 'serve';
 const keepAlive = !args.includes('--no-keep-alive');
 const onlyArg = args.find((arg) => arg.startsWith('--only'));
 const only = onlyArg ? new Set((onlyArg.includes('=') ? onlyArg.split('=')[1]! : args[args.indexOf(onlyArg) + 1]!).split(',')) : undefined;
@@ -181,12 +184,12 @@ function serveSpec(id: string, options: { threads?: number; nodeArgs?: string[];
   };
 }
 
-function noopSpec(id: string, endpoint?: string): ConsumerSpec {
+function noopSpec(id: string, endpoint?: string, nodeArgs: string[] = []): ConsumerSpec {
   return {
     id,
     name: `no-op consumer (same SQS + S3 calls)${endpoint ? ', keep-alive front' : ''}`,
     command: process.execPath,
-    args: [...PROBE, path.join(ROOT, 'dist', 'bench', 'noop-consumer.js')],
+    args: [...PROBE, ...nodeArgs, path.join(ROOT, 'dist', 'bench', 'noop-consumer.js')],
     env: { ...SHORT_VISIBILITY, WAIT_TIME_SECONDS: '1' },
     readyMessage: 'serving',
     endpoint,
@@ -292,9 +295,14 @@ async function profileSection(env: Emulated): Promise<ThreadSummary[]> {
   log(`profile: serve under --cpu-prof (one profile per thread) into ${path.relative(ROOT, dir)}`);
   // Through the keep-alive front, as the headline figure: connections reused.
   const front = keepAlive ? await startKeepAliveFront(env.endpoint) : undefined;
+  const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+  const spec =
+    profileTarget === 'noop'
+      ? noopSpec('profile', front?.endpoint, nodeArgs)
+      : serveSpec('profile', { nodeArgs, name: 'serve under --cpu-prof', endpoint: front?.endpoint });
   const run = await runConsumer(
     env,
-    serveSpec('profile', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: 'serve under --cpu-prof', endpoint: front?.endpoint }),
+    spec,
     warmBodies,
     bodies,
     { timeoutMs: 600_000, log },
