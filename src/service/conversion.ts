@@ -122,10 +122,11 @@ export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened?
     // Shutdown ran out of grace meanwhile: publish nothing, so the message can go to another consumer.
     env.signal.throwIfAborted();
     const version = versionOf(task, object.etag);
+    const metadata = outputMetadata(version);
     const staged = await Promise.all(
       task.outputs.map(async (output, i) => {
         const store = storeFor(output.bucket);
-        const pending = await store.put(output.key, { contentType: env.registry.get(output.format).contentType, metadata: outputMetadata(version) });
+        const pending = await store.put(output.key, { contentType: env.registry.get(output.format).contentType, metadata });
         await pending.write(converted.outputs[i]!);
         return { target: { format: output.format, store, key: output.key }, pending };
       }),
