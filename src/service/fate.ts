@@ -39,7 +39,8 @@ export interface FateInput {
 
 export type Fate =
   | { kind: 'ack' }
-  | { kind: 'retry'; delaySeconds: number; failure: Failure; object: ObjectName }
+  /** `object`: the one that failed, when a single object did. */
+  | { kind: 'retry'; delaySeconds: number; failure: Failure; object?: ObjectName }
   | { kind: 'dead-letter'; failure: Failure }
   /** Visible again at once, for another consumer: work cut short by shutdown is not a failure. */
   | { kind: 'release' };

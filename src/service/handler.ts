@@ -12,8 +12,8 @@ import { MetricName, type MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
 import { RecentNotifications, type NotificationIdentity } from '../versions/repeats.js';
 import type { ConvertTask, TaskResult } from './conversion.js';
-import { decideFate, type Fate, type ObjectResult } from './fate.js';
-import type { LeaseEnd, Leases } from './lease.js';
+import { backoffSeconds, decideFate, type Fate, type ObjectResult } from './fate.js';
+import type { LeaseEnd, Leases, MessageLease } from './lease.js';
 
 export type DuplicateCheck = 'always' | 'redeliveries';
 
@@ -63,6 +63,24 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
 
   return async function handleMessage(message: Message): Promise<LeaseEnd> {
     const lease = deps.leases.take(message);
+    try {
+      return await handleLeased(lease);
+    } catch (error) {
+      // A bug, not the file's fault: the lease must still end (its heartbeat stopped), and the
+      // message comes back after a backoff like any transient failure.
+      deps.logger.error({ err: error, messageId: message.MessageId }, 'message handler failed');
+      if (lease.ended) throw error;
+      const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+      return lease.end({
+        kind: 'retry',
+        delaySeconds: backoffSeconds(attempt, config.backoffBaseSeconds, config.backoffMaxSeconds),
+        failure: classifyFailure(error),
+      });
+    }
+  };
+
+  async function handleLeased(lease: MessageLease): Promise<LeaseEnd> {
+    const { message } = lease;
     if (deps.stopping()) return lease.end({ kind: 'release' });
     const log = deps.logger.child({ messageId: message.MessageId });
     metrics.count(MetricName.MessagesReceived);
@@ -105,14 +123,14 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       random: Math.random(),
     });
     return finish(lease.end(fate), fate, log, attempt);
-  };
+  }
 
   async function finish(ending: Promise<LeaseEnd>, fate: Fate, log: Logger, attempt = 1): Promise<LeaseEnd> {
     const end = await ending;
     if (fate.kind === 'release') log.info('released unfinished message at shutdown');
     else if (fate.kind === 'retry') {
       metrics.count(MetricName.TransientRetries);
-      log.warn({ bucket: fate.object.bucket, key: fate.object.key, code: fate.failure.code, attempts: attempt, retryInSeconds: fate.delaySeconds }, 'transient failure; will retry');
+      log.warn({ bucket: fate.object?.bucket, key: fate.object?.key, code: fate.failure.code, attempts: attempt, retryInSeconds: fate.delaySeconds }, 'transient failure; will retry');
     } else if (fate.kind === 'dead-letter' && end === 'dead-lettered') {
       metrics.count(MetricName.FilesDeadLettered);
       log.warn({ outcome: 'dead-lettered', code: fate.failure.code, reason: fate.failure.message }, 'dead-lettered');
