@@ -56,11 +56,9 @@ export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps,
   const placement = placeBySize(task.source.key, task.source.size, smallMax);
   const convertBytes = (job: BytesJob, small: { weight: number; light: boolean }) =>
     onPool(deps, { kind: 'bytes', job }, { ...small, signal }, task.source.size) as Promise<BytesResult>;
-  if (placement.lane === 'small') {
-    return convertSmall(task, { clients: deps.clients, registry: deps.registry, signal, convertBytes: (job) => convertBytes(job, placement) });
-  }
-  if (placement.lane === 'unknown') {
-    // No size in the event: the GET's Content-Length decides, before any of the body is read.
+  if (placement.lane !== 'stream') {
+    // Small by the event, or no size in it: the GET's Content-Length decides before any of the body
+    // is read (an event's size is not taken on trust for reading a file whole).
     let opened;
     try {
       opened = await S3Store.forBucket(deps.clients, task.source.bucket).get(task.source.key, task.source.etag ? { ifMatch: task.source.etag } : undefined);

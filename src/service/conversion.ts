@@ -103,25 +103,24 @@ export interface SmallFileEnv {
 }
 
 /**
- * The main thread's part for a small file: GET exactly the announced version, hand the bytes over,
- * publish the bytes that come back. `body` is the GET's body when the caller already opened it.
+ * The main thread's part for a small file: read the announced version (the caller opened it with
+ * If-Match, to see its size), hand the bytes over, publish the bytes that come back.
  */
-export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened?: { body: Readable; etag?: string }): Promise<TaskResult> {
+export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened: { body: Readable; etag?: string }): Promise<TaskResult> {
   const cleanup = cleanupLog();
   const storeFor = storesOver(env.clients, cleanup.onFailure);
   const started = performance.now();
   try {
     if (await alreadyPublished(task, storeFor)) {
-      opened?.body.destroy();
+      opened.body.destroy();
       return { outcome: 'duplicate' };
     }
-    const object = opened ?? (await storeFor(task.source.bucket).get(task.source.key, task.source.etag ? { ifMatch: task.source.etag } : undefined));
-    const bytes = await wholeBody(object.body);
+    const bytes = await wholeBody(opened.body);
     const converted = await env.convertBytes({ key: task.source.key, bytes, options: task.options, formats: task.outputs.map((output) => output.format) }, env.signal);
     if (converted.outcome === 'failed') return converted;
     // Shutdown ran out of grace meanwhile: publish nothing, so the message can go to another consumer.
     env.signal.throwIfAborted();
-    const version = versionOf(task, object.etag);
+    const version = versionOf(task, opened.etag);
     const metadata = outputMetadata(version);
     const staged = await Promise.all(
       task.outputs.map(async (output, i) => {
@@ -133,7 +132,7 @@ export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened?
     );
     const publish = versionedPublisher({ version, storeFor });
     try {
-      await publish(staged, { etag: object.etag });
+      await publish(staged, { etag: opened.etag });
     } catch (error) {
       await Promise.all(staged.map((output) => output.pending.abort()));
       throw error;
@@ -148,6 +147,8 @@ export async function convertSmall(task: ConvertTask, env: SmallFileEnv, opened?
       }),
     );
   } catch (error) {
+    // A body not read to its end would hold its connection.
+    opened.body.destroy();
     return cleanup.attach(failedResult(error));
   }
 }
