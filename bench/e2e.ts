@@ -115,6 +115,8 @@ async function collectNotifications(env: Emulated, wanted: Set<string>, bodies: 
 }
 
 export interface ConsumerSpec {
+  /** Stable across bench versions (`results.smallFiles.runs[].id`): what the summary looks up. */
+  id: string;
   name: string;
   command: string;
   args: string[];
@@ -138,6 +140,7 @@ export interface ThreadSplit {
 }
 
 export interface ConsumerRun {
+  id: string;
   name: string;
   files: number;
   wallSeconds: number;
@@ -163,6 +166,13 @@ export interface ConsumerRun {
   outcomes: Record<string, number>;
   failures: string[];
   timedOut: boolean;
+  /** serve's event-loop delay over its whole run (its `stopped` log line), in ms. */
+  eventLoopDelayMs?: { p50: number; p99: number; max: number };
+  /**
+   * Calls per measured file by kind (`s3 GET If-Match`, `sqs ReceiveMessage`…), as the keep-alive
+   * front counted them; only for runs through the front.
+   */
+  callsPerFile?: Record<string, number>;
 }
 
 /**
@@ -214,6 +224,7 @@ export async function runConsumer(
   const outcomes: Record<string, number> = {};
   let done = 0;
   let ready = false;
+  let eventLoopDelayMs: ConsumerRun['eventLoopDelayMs'];
   const measuredPrefix = keyPrefixOf(bodies[0]);
   onLines(child.stdout!, (line) => {
     let entry: { msg?: string; ms?: number; key?: string; level?: string | number; err?: unknown; reason?: string };
@@ -223,6 +234,7 @@ export async function runConsumer(
       return;
     }
     if (entry.msg === spec.readyMessage) ready = true;
+    else if (entry.msg === 'stopped') eventLoopDelayMs = (entry as { eventLoopDelayMs?: ConsumerRun['eventLoopDelayMs'] }).eventLoopDelayMs;
     else if (entry.msg === 'converted') {
       done++;
       if (entry.key?.startsWith(measuredPrefix) && typeof entry.ms === 'number') {
@@ -269,6 +281,8 @@ export async function runConsumer(
     await sleep(2000);
     const baseline = processCpuMs(child.pid!)!;
     const threadsBefore = threadCpuMs(child.pid!);
+    // The front's call counts from here on are the measured files' (and the idle polls').
+    if (spec.endpoint) await frontCalls(spec.endpoint);
     const idleCpuMsPerSecond = (baseline - idleFrom) / 2;
 
     // A steady backlog rather than all N at once: moto's queue calls slow down in proportion to the
@@ -315,6 +329,7 @@ export async function runConsumer(
     }
     const t1 = Date.now();
     const cpu = processCpuMs(child.pid!)!;
+    const calls = spec.endpoint ? await frontCalls(spec.endpoint) : undefined;
     await feeding;
     const threadsAfter = threadCpuMs(child.pid!);
     const rss = peakRssMiB(child.pid!);
@@ -338,8 +353,11 @@ export async function runConsumer(
       threads = { main: main / per, workers: workers / per, other: (cpu - baseline - main - workers) / per, otherByName };
     }
     await stopChild(child, 'SIGTERM', 30_000);
+    // Its last lines (`stopped`, with the event-loop delay) may still be on their way.
+    if (!child.stdout!.closed) await new Promise((resolve) => child.stdout!.once('close', resolve));
     const outputsFound = await countObjects(env, outputBucket);
     return {
+      id: spec.id,
       name: spec.name,
       files,
       wallSeconds,
@@ -359,10 +377,18 @@ export async function runConsumer(
       outcomes,
       failures,
       timedOut,
+      ...(eventLoopDelayMs ? { eventLoopDelayMs } : {}),
+      ...(calls ? { callsPerFile: Object.fromEntries(Object.entries(calls).map(([kind, n]) => [kind, n / Math.max(1, files)])) } : {}),
     };
   } finally {
     await stopChild(child, 'SIGKILL');
   }
+}
+
+/** The keep-alive front's call counts since it was last asked (bench/keepalive-proxy.ts). */
+async function frontCalls(endpoint: string): Promise<Record<string, number>> {
+  const response = await fetch(`${endpoint}/__bench/calls`);
+  return (await response.json()) as Record<string, number>;
 }
 
 function keyPrefixOf(body: string | undefined): string {

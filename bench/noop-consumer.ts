@@ -1,13 +1,15 @@
 /**
- * The I/O ceiling of the set-up: a consumer shaped like `serve` (same SDK clients and HTTP agent,
- * same sqs-consumer pollers, CONCURRENCY objects in flight, deletes batched by AckBatcher) that makes
- * the same S3 calls per file as a first delivery to serve (GET of the source, HEAD of the source
- * before publishing, 2 PUTs with a CRC32) but converts nothing: it
- * uploads the source bytes as both "outputs". Run by bench/run.ts with QUEUE_URL and OUTPUT_BUCKET.
+ * The I/O floor of the set-up: a consumer shaped like `serve` (same SDK clients, per-bucket caching
+ * S3 clients and HTTP agent, same sqs-consumer pollers, CONCURRENCY objects in flight, deletes
+ * batched ten to a call) that makes exactly the calls serve makes for a first delivery of a small
+ * file, and converts nothing:
+ *   ReceiveMessage (10 a call) → GetObject with If-Match (the announced ETag) → PutObject with
+ *   If-None-Match: * and a CRC32, once per format, one after the other → DeleteMessageBatch (10 a call)
+ * It uploads the source bytes as both "outputs". Run by bench/run.ts with QUEUE_URL and OUTPUT_BUCKET.
  */
 import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Message } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import { createAwsClients } from '../src/aws.js';
@@ -23,44 +25,42 @@ const batchSize = Number(process.env.BATCH_SIZE ?? 10);
 const waitTimeSeconds = Number(process.env.WAIT_TIME_SECONDS ?? 1);
 
 const logger = createLogger({ level: 'info', pretty: false });
-const { s3, sqs } = createAwsClients({ concurrency });
+const clients = createAwsClients({ concurrency });
+const { sqs } = clients;
 const acks = new AckBatcher(sqs, queueUrl, logger);
 const formats = [
   { name: 'parquet', extension: 'parquet', contentType: 'application/vnd.apache.parquet' },
   { name: 'avro', extension: 'avro', contentType: 'application/avro' },
 ];
 
-async function copyObject(bucket: string, key: string): Promise<void> {
+async function copyObject(bucket: string, key: string, etag: string | undefined): Promise<void> {
   const outputs = formats.map((format) => ({ ...format, key: `${format.name}/${stemOf(key)}.${format.extension}` }));
   const started = performance.now();
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const object = await clients.s3ForBucket(bucket).send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(etag ? { IfMatch: `"${etag}"` } : {}) }));
   const body = await object.Body!.transformToByteArray();
-  const source = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  if (source.ETag !== object.ETag) throw new Error(`${key} changed while it was copied`);
   const checksum = Buffer.allocUnsafe(4);
   checksum.writeUInt32BE(crc32(body));
-  await Promise.all(
-    outputs.map((output) =>
-      s3.send(
-        new PutObjectCommand({
-          Bucket: outputBucket,
-          Key: output.key,
-          Body: body,
-          ContentLength: body.byteLength,
-          ContentType: output.contentType,
-          ChecksumCRC32: checksum.toString('base64'),
-          Metadata: { 'source-etag': (object.ETag ?? '').replace(/"/g, '') },
-        }),
-      ),
-    ),
-  );
+  for (const output of outputs) {
+    await clients.s3ForBucket(outputBucket).send(
+      new PutObjectCommand({
+        Bucket: outputBucket,
+        Key: output.key,
+        Body: body,
+        ContentLength: body.byteLength,
+        ContentType: output.contentType,
+        ChecksumCRC32: checksum.toString('base64'),
+        IfNoneMatch: '*',
+        Metadata: { 'source-etag': (object.ETag ?? '').replace(/"/g, ''), 'source-bucket': bucket, 'source-key': encodeURI(key) },
+      }),
+    );
+  }
   logger.info({ bucket, key, ms: Math.round(performance.now() - started) }, 'converted');
 }
 
 async function handleMessage(message: Message): Promise<Message | undefined> {
   const notification = parseNotification(message.Body ?? '');
   if (notification.kind === 'test-event') return message;
-  await Promise.all(notification.objects.map((event) => copyObject(event.bucket, event.key)));
+  await Promise.all(notification.objects.map((event) => copyObject(event.bucket, event.key, event.eTag)));
   return message;
 }
 
@@ -80,7 +80,8 @@ for (let i = 0; i < pollers; i++) {
     shouldDeleteMessages: false,
     handleMessage: async (message) => {
       const handled = await handleMessage(message);
-      if (handled) await acks.delete(handled);
+      // As serve's leases do: the delete is queued, batched, and not waited for.
+      if (handled) void acks.delete(handled);
       return undefined;
     },
   });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,parallel,small,memory] [-- --no-keep-alive] [-- --profile]`: runs us and the
+ * `npm run bench [-- --quick] [-- --only engine,parallel,small,memory] [-- --consumers=serve-front,noop-front] [-- --no-keep-alive] [-- --profile[=noop]]`: runs us and the
  * alternatives side by side in one go, prints a table and writes bench/results.json. Starts
  * everything it needs (Python envs, moto server, consumers) and generates its data into bench/data/.
  */
@@ -17,11 +17,15 @@ import { BENCH_DIR, CLI, DATA_DIR, ROOT, machineInfo, peakRssMiB, round, startMo
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const profile = args.includes('--profile');
+const profileArg = args.find((arg) => arg === '--profile' || arg.startsWith('--profile='));
+const profile = profileArg !== undefined;
+/** `--profile=noop` profiles the no-op consumer instead of serve. */
+const profileTarget = profileArg?.split('=')[1] ?? 'serve';
 const keepAlive = !args.includes('--no-keep-alive');
 const onlyArg = args.find((arg) => arg.startsWith('--only'));
 const only = onlyArg ? new Set((onlyArg.includes('=') ? onlyArg.split('=')[1]! : args[args.indexOf(onlyArg) + 1]!).split(',')) : undefined;
 const filesArg = args.find((arg) => arg.startsWith('--files='));
+const consumersArg = args.find((arg) => arg.startsWith('--consumers='))?.split('=')[1]!.split(',');
 const wants = (section: string) => !only || only.has(section);
 
 /** Fargate us-east-1 Linux/x86 on-demand, and the task shape the proposal's slide 8 names (2 vCPU, 4 GB). */
@@ -153,31 +157,48 @@ const SHORT_VISIBILITY = { VISIBILITY_TIMEOUT: String(BENCH_VISIBILITY_TIMEOUT),
 
 const PROBE = ['--import', path.join(ROOT, 'dist', 'bench', 'thread-probe.js')];
 
-function serveSpec(threads: number, options: { nodeArgs?: string[]; endpoint?: string; name?: string; parser?: 'papaparse' } = {}): ConsumerSpec {
+/**
+ * serve as ECS runs it. `threads` undefined leaves WORKER_THREADS at its default (the cores);
+ * the task definition sets 1.
+ */
+function serveSpec(id: string, options: { threads?: number; nodeArgs?: string[]; endpoint?: string; name?: string; parser?: 'papaparse' } = {}): ConsumerSpec {
+  const threads = options.threads === undefined ? 'default WORKER_THREADS' : `WORKER_THREADS=${options.threads}`;
   return {
-    name: options.name ?? `serve (ours), WORKER_THREADS=${threads}${options.parser ? `, CSV_PARSER=${options.parser}` : ''}${options.endpoint ? ', keep-alive front' : ''}`,
+    id,
+    name: options.name ?? `serve (ours), ${threads}${options.parser ? `, CSV_PARSER=${options.parser}` : ''}${options.endpoint ? ', keep-alive front' : ''}`,
     command: process.execPath,
     args: [...PROBE, ...(options.nodeArgs ?? []), CLI, 'serve'],
     // info: the `converted` lines carry each file's time (and it is the production default).
-    env: { ...SHORT_VISIBILITY, LOG_LEVEL: 'info', LOG_PRETTY: 'false', HEALTH_PORT: '0', WAIT_TIME_SECONDS: '1', WORKER_THREADS: String(threads), METRICS_ENABLED: 'true', ...(options.parser ? { CSV_PARSER: options.parser } : {}) },
+    env: {
+      ...SHORT_VISIBILITY,
+      LOG_LEVEL: 'info',
+      LOG_PRETTY: 'false',
+      HEALTH_PORT: '0',
+      WAIT_TIME_SECONDS: '1',
+      METRICS_ENABLED: 'true',
+      ...(options.threads === undefined ? {} : { WORKER_THREADS: String(options.threads) }),
+      ...(options.parser ? { CSV_PARSER: options.parser } : {}),
+    },
     readyMessage: 'serving',
     endpoint: options.endpoint,
   };
 }
 
-function noopSpec(endpoint?: string): ConsumerSpec {
+function noopSpec(id: string, endpoint?: string, nodeArgs: string[] = []): ConsumerSpec {
   return {
+    id,
     name: `no-op consumer (same SQS + S3 calls)${endpoint ? ', keep-alive front' : ''}`,
     command: process.execPath,
-    args: [...PROBE, path.join(ROOT, 'dist', 'bench', 'noop-consumer.js')],
+    args: [...PROBE, ...nodeArgs, path.join(ROOT, 'dist', 'bench', 'noop-consumer.js')],
     env: { ...SHORT_VISIBILITY, WAIT_TIME_SECONDS: '1' },
     readyMessage: 'serving',
     endpoint,
   };
 }
 
-function proposalSpec(endpoint?: string): ConsumerSpec {
+function proposalSpec(id: string, endpoint?: string): ConsumerSpec {
   return {
+    id,
     name: `proposal (awswrangler + fastavro, 20 threads)${endpoint ? ', keep-alive front' : ''}`,
     command: path.join(BENCH_DIR, '.venv', 'bin', 'python'),
     args: [path.join(BENCH_DIR, 'proposal_worker.py')],
@@ -197,31 +218,38 @@ async function startKeepAliveFront(motoEndpoint: string): Promise<{ endpoint: st
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
 
+/**
+ * The small-files runs, by id (`results.smallFiles.runs[].id`; `--consumers=a,b` runs only those).
+ * Through the keep-alive front is the figure a deployment sees (connections reused, as with real S3
+ * and SQS); `serve-front` is serve with its default settings there, the headline.
+ */
+const SMALL_FILE_RUN_IDS = ['noop', 'serve-1', 'serve', 'proposal', 'noop-front', 'serve-front', 'serve-1-front', 'serve-papaparse-front', 'proposal-front'] as const;
+
 async function smallFilesSection(env: Emulated): Promise<ConsumerRun[]> {
   const files = await smallCsvs('small-20k', SIZES.smallFiles, SMALL_FILE_BYTES);
   const warm = await smallCsvs('warm-20k', SIZES.warmup, SMALL_FILE_BYTES);
   log(`small files: uploading ${files.length} + ${warm.length} warm-up files of 20 KB (S3 notifies a capture queue)`);
   const bodies = await uploadWithNotifications(env, files, 'small/');
   const warmBodies = await uploadWithNotifications(env, warm, 'warm/');
-  // Then the same consumers against a keep-alive front for moto (a subset of the files): moto closes
-  // every connection, real S3 and SQS do not, so this is the figure a deployment sees.
+  // moto closes every connection, real S3 and SQS do not: the front keeps them (and counts the calls).
   const front = keepAlive ? await startKeepAliveFront(env.endpoint) : undefined;
   const frontFiles = bodies.slice(0, quick ? 300 : 1000);
-  const plan: [ConsumerSpec, string[]][] = [
-    [noopSpec(), bodies],
-    [serveSpec(1), bodies],
-    [serveSpec(2), bodies],
-    [proposalSpec(), bodies],
+  const all: [ConsumerSpec, string[]][] = [
+    [noopSpec('noop'), bodies],
+    [serveSpec('serve-1', { threads: 1 }), bodies],
+    [serveSpec('serve'), bodies],
+    [proposalSpec('proposal'), bodies],
   ];
   if (front) {
-    plan.push(
-      [noopSpec(front.endpoint), frontFiles],
-      [serveSpec(1, { endpoint: front.endpoint }), frontFiles],
-      [serveSpec(2, { endpoint: front.endpoint }), frontFiles],
-      [serveSpec(1, { endpoint: front.endpoint, parser: 'papaparse' }), frontFiles],
-      [proposalSpec(front.endpoint), frontFiles],
+    all.push(
+      [noopSpec('noop-front', front.endpoint), frontFiles],
+      [serveSpec('serve-front', { endpoint: front.endpoint }), frontFiles],
+      [serveSpec('serve-1-front', { threads: 1, endpoint: front.endpoint }), frontFiles],
+      [serveSpec('serve-papaparse-front', { endpoint: front.endpoint, parser: 'papaparse' }), frontFiles],
+      [proposalSpec('proposal-front', front.endpoint), frontFiles],
     );
   }
+  const plan = consumersArg ? all.filter(([spec]) => consumersArg.includes(spec.id)) : all;
   const runs: ConsumerRun[] = [];
   try {
     for (const [spec, files] of plan) {
@@ -229,12 +257,12 @@ async function smallFilesSection(env: Emulated): Promise<ConsumerRun[]> {
       runs.push(await runConsumer(env, spec, warmBodies, files, { timeoutMs: Math.max(180_000, files.length * 400), log }));
       const r = runs.at(-1)!;
       const split = r.threads ? ` (main ${r.threads.main.toFixed(2)}, workers ${r.threads.workers.toFixed(2)}, other ${r.threads.other.toFixed(2)})` : '';
-      log(`  ${r.files} files in ${r.wallSeconds.toFixed(1)} s, ${r.cpuMsPerFile.toFixed(2)} CPU ms/file${split}, outputs ${r.outputsFound}/${r.outputsExpected}`);
+      log(`  ${r.files} files in ${r.wallSeconds.toFixed(1)} s, ${r.cpuMsPerFile.toFixed(2)} CPU ms/file${split}, outputs ${r.outputsFound}/${r.outputsExpected}${r.eventLoopDelayMs ? `, event-loop delay p99 ${r.eventLoopDelayMs.p99} ms` : ''}`);
     }
   } finally {
     await front?.stop();
   }
-  results.smallFiles = { files: files.length, warmupFiles: warm.length, fileBytes: SMALL_FILE_BYTES, runs };
+  results.smallFiles = { files: files.length, warmupFiles: warm.length, fileBytes: SMALL_FILE_BYTES, runIds: SMALL_FILE_RUN_IDS, runs };
   return runs;
 }
 
@@ -246,7 +274,7 @@ async function memorySection(env: Emulated): Promise<ConsumerRun> {
   let pid = 0;
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, peakRssMiB(pid) ?? 0)), 500);
-  const run = await runConsumer(env, serveSpec(1, { name: 'serve, one large file' }), [], [body!], {
+  const run = await runConsumer(env, serveSpec('memory', { threads: 1, name: 'serve, one large file' }), [], [body!], {
     timeoutMs: 30 * 60_000,
     log,
     onStarted: (started) => (pid = started),
@@ -265,10 +293,20 @@ async function profileSection(env: Emulated): Promise<ThreadSummary[]> {
   const dir = path.join(DATA_DIR, 'profiles', new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(dir, { recursive: true });
   log(`profile: serve under --cpu-prof (one profile per thread) into ${path.relative(ROOT, dir)}`);
-  const run = await runConsumer(env, serveSpec(1, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], name: 'serve under --cpu-prof' }), warmBodies, bodies, {
-    timeoutMs: 600_000,
-    log,
-  });
+  // Through the keep-alive front, as the headline figure: connections reused.
+  const front = keepAlive ? await startKeepAliveFront(env.endpoint) : undefined;
+  const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+  const spec =
+    profileTarget === 'noop'
+      ? noopSpec('profile', front?.endpoint, nodeArgs)
+      : serveSpec('profile', { nodeArgs, name: 'serve under --cpu-prof', endpoint: front?.endpoint });
+  const run = await runConsumer(
+    env,
+    spec,
+    warmBodies,
+    bodies,
+    { timeoutMs: 600_000, log },
+  ).finally(() => front?.stop());
   log(`  ${run.files} files, ${run.cpuMsPerFile.toFixed(2)} CPU ms/file (profiling inflates this)`);
   const summaries = await summarizeDir(dir, SERVICE_QUESTIONS);
   results.profile = {
@@ -297,6 +335,82 @@ function table(headers: string[], rows: (string | number | undefined)[][]): stri
 
 const fmt = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? undefined : value.toFixed(digits));
 const costPerMillion = (cpuMs: number) => ((cpuMs * 1e6) / 3.6e6) * (FARGATE.vcpuHour + FARGATE.gbPerVcpu * FARGATE.gbHour);
+
+/** Consumer CPU over a vCPU, as files per minute: what one vCPU can take when CPU is the bound. */
+const filesPerMinutePerVcpu = (cpuMsPerFile: number) => 60_000 / cpuMsPerFile;
+const PROPOSAL_CLAIM_FILES_PER_MINUTE = 1_000;
+
+function smallFilesReport(small: ConsumerRun[], smallEngine: SmallEngineRow[] | undefined, targets: { target: string; measured: string; met: string }[]): string[] {
+  const out: string[] = [];
+  const byId = (id: string) => small.find((r) => r.id === id);
+  const proposal = byId('proposal-front') ?? byId('proposal');
+  out.push(`\nSmall files end to end: ${SIZES.smallFiles} × 20 KB CSV (${quick ? 300 : 1000} through the keep-alive front), after ${SIZES.warmup} warm-up files; moto server on the same machine; each consumer on a fresh queue, back to back`);
+  out.push(
+    table(
+      ['consumer', 'files', 'files/min', 'CPU ms/file', 'main / workers / GC+other', 'p50 ms', 'p99 ms', 'loop delay p99 ms', 'peak RSS MiB', 'outputs', 'files/min per vCPU (CPU-bound)', '$/M files', 'CPU ÷ proposal'],
+      small.map((r) => [
+        r.name,
+        r.files,
+        Math.round(r.steadyFilesPerMinute),
+        fmt(r.cpuMsPerFile, 2),
+        r.threads ? `${fmt(r.threads.main, 1)} / ${fmt(r.threads.workers, 1)} / ${fmt(r.threads.other, 1)}` : undefined,
+        r.p50Ms,
+        r.p99Ms,
+        r.eventLoopDelayMs?.p99,
+        r.peakRssMiB === undefined ? undefined : Math.round(r.peakRssMiB),
+        `${r.outputsFound}/${r.outputsExpected}${r.timedOut ? ' TIMEOUT' : ''}${Object.keys(r.outcomes).length ? ` ${Object.entries(r.outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}`,
+        Math.round(filesPerMinutePerVcpu(r.cpuMsPerFile)),
+        fmt(costPerMillion(r.cpuMsPerFile), 3),
+        proposal && proposal.id.endsWith('front') === r.id.endsWith('front') ? fmt(r.cpuMsPerFile / proposal.cpuMsPerFile, 2) : undefined,
+      ]),
+    ),
+  );
+  out.push(
+    'files/min: measured, up to the 99th-percentile completion (moto, one Python process on the same cores, bounds it; it sometimes hands one message to two receives and ignores the first delete, so that message waits out its 20 s visibility timeout; wall-clock rates are in results.json). ' +
+      'CPU ms/file: the consumer process (all threads, /proc) from after its warm-up to the drained queue, ÷ files; split by thread with bench/thread-probe. p50/p99: per-file time as each consumer logs it (GET to both outputs written). ' +
+      'Loop delay: serve’s event-loop delay over its run (perf_hooks). Files/min per vCPU: 60,000 ÷ CPU ms/file, the capacity when CPU is the bound. Outputs include the warm-up files.',
+  );
+  const callLines = small.filter((r) => r.callsPerFile).map((r) => `${r.name}: ${Object.entries(r.callsPerFile!).sort().map(([kind, n]) => `${kind} ${n.toFixed(2)}`).join(', ')}`);
+  if (callLines.length > 0) out.push(`Calls per file, counted by the keep-alive front:\n${callLines.map((line) => `- ${line}`).join('\n')}`);
+  const stalled = small.filter((r) => r.secondsTo99Percent !== undefined && r.wallSeconds - r.secondsTo99Percent > Math.max(10, 0.25 * r.secondsTo99Percent));
+  if (stalled.length > 0) out.push(`Emulator stalls (99% done → queue empty): ${stalled.map((r) => `${r.name} ${fmt(r.secondsTo99Percent)} s → ${fmt(r.wallSeconds)} s, ${r.redelivered} redelivered`).join('; ')}`);
+  if (smallEngine) out.push(`Engine alone on the same 20 KB files (in memory, one thread, no I/O): ${smallEngine.map((r) => `${r.parser} ${fmt(r.cpuMsPerFile, 2)} CPU ms/file`).join(', ')}.`);
+  out.push(
+    `Fargate: $${FARGATE.vcpuHour}/vCPU-h + $${FARGATE.gbHour}/GB-h × ${FARGATE.gbPerVcpu} GB per vCPU (a 2 vCPU / 4 GB task), CPU fully used; cost = CPU-ms/file × 10⁶ / 3.6·10⁶ × $${(FARGATE.vcpuHour + FARGATE.gbPerVcpu * FARGATE.gbHour).toFixed(5)}. The proposal claims $${PROPOSAL_CLAIM_PER_MILLION}/M.`,
+  );
+  const serve = byId('serve-front');
+  const noop = byId('noop-front');
+  if (serve) {
+    const perVcpu = filesPerMinutePerVcpu(serve.cpuMsPerFile);
+    targets.push({
+      target: '≤ 5.0 consumer CPU ms per 20 KB file (serve, default settings, keep-alive front)',
+      measured: `${fmt(serve.cpuMsPerFile, 2)}${noop ? ` (the no-op consumer making the same calls: ${fmt(noop.cpuMsPerFile, 2)})` : ''}`,
+      met: serve.cpuMsPerFile <= 5 ? 'yes' : 'NO',
+    });
+    if (proposal) {
+      targets.push({
+        target: "≤ 0.10× the proposal's CPU per file",
+        measured: `${fmt(serve.cpuMsPerFile / proposal.cpuMsPerFile, 3)}× (proposal ${fmt(proposal.cpuMsPerFile, 1)} CPU ms/file)`,
+        met: serve.cpuMsPerFile <= 0.1 * proposal.cpuMsPerFile ? 'yes' : 'NO',
+      });
+    }
+    const missing = small.filter((r) => r.id.startsWith('serve')).reduce((n, r) => n + (r.outputsExpected - r.outputsFound), 0);
+    targets.push({ target: 'every file converted (serve runs)', measured: `${missing} outputs missing`, met: missing === 0 ? 'yes' : 'NO' });
+    targets.push({ target: 'p99 per-file latency (serve, keep-alive front)', measured: `${serve.p99Ms ?? '?'} ms (p50 ${serve.p50Ms ?? '?'} ms)`, met: '' });
+    targets.push({
+      target: `capacity from CPU, next to the proposal's claim of ${PROPOSAL_CLAIM_FILES_PER_MINUTE.toLocaleString('en')}+ files/min`,
+      measured: `${Math.round(perVcpu).toLocaleString('en')} files/min per vCPU, ${Math.round(2 * perVcpu).toLocaleString('en')} per 2-vCPU task${proposal ? `; the proposal's own approach ${Math.round(filesPerMinutePerVcpu(proposal.cpuMsPerFile)).toLocaleString('en')} per vCPU` : ''}`,
+      met: '',
+    });
+    targets.push({
+      target: `Fargate $ per million files (proposal claims $${PROPOSAL_CLAIM_PER_MILLION})`,
+      measured: `ours $${fmt(costPerMillion(serve.cpuMsPerFile), 3)}${proposal ? `, proposal's approach measured $${fmt(costPerMillion(proposal.cpuMsPerFile), 3)}` : ''}`,
+      met: '',
+    });
+    if (serve.eventLoopDelayMs) targets.push({ target: "serve's event-loop delay p99 (keep-alive front)", measured: `${serve.eventLoopDelayMs.p99} ms (max ${serve.eventLoopDelayMs.max} ms)`, met: '' });
+  }
+  return out;
+}
 
 function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRun, smallEngine?: SmallEngineRow[], parallel?: ParallelRow[]): string {
   const out: string[] = [];
@@ -327,70 +441,7 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
     out.push(`\nParallel format writing (convert --parallel-formats: each format after the first on a thread of its own) vs one thread, ${Math.round(SIZES.engineBytes / 1e6)} MB, local outputs`);
     out.push(parallelTable(parallel));
   }
-  if (small) {
-    const noop = small.find((r) => r.name.startsWith('no-op') && !r.name.includes('keep-alive'));
-    const proposal = small.find((r) => r.name.startsWith('proposal') && !r.name.includes('keep-alive'));
-    out.push(`\nSmall files end to end: ${SIZES.smallFiles} × 20 KB CSV (after ${SIZES.warmup} warm-up files), moto server on the same machine; each consumer on a fresh queue, back to back`);
-    out.push(
-      table(
-        ['consumer', 'files', 'files/min', 'CPU ms/file', 'main / workers / GC+other', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'outputs', '$/M files', 'files/min ÷ proposal', 'CPU ÷ proposal'],
-        small.map((r) => [
-          r.name,
-          r.files,
-          Math.round(r.steadyFilesPerMinute),
-          fmt(r.cpuMsPerFile, 2),
-          r.threads ? `${fmt(r.threads.main, 1)} / ${fmt(r.threads.workers, 1)} / ${fmt(r.threads.other, 1)}` : undefined,
-          r.p50Ms,
-          r.p99Ms,
-          r.peakRssMiB === undefined ? undefined : Math.round(r.peakRssMiB),
-          `${r.outputsFound}/${r.outputsExpected}${r.timedOut ? ' TIMEOUT' : ''}${Object.keys(r.outcomes).length ? ` ${Object.entries(r.outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}`,
-          fmt(costPerMillion(r.cpuMsPerFile), 3),
-          proposal ? fmt(r.steadyFilesPerMinute / proposal.steadyFilesPerMinute, 2) : undefined,
-          proposal ? fmt(r.cpuMsPerFile / proposal.cpuMsPerFile, 2) : undefined,
-        ]),
-      ),
-    );
-    out.push(
-      'files/min: up to the 99th-percentile completion (moto sometimes hands one message to two receives and then ignores the first delete: that message waits out its 20 s visibility timeout; wall-clock rates are in results.json). CPU ms/file: the consumer process (all threads, /proc) from after its warm-up to the drained queue, ÷ files; split by thread with bench/thread-probe. p50/p99: per-file time as each consumer logs it (GET to both outputs written). Outputs include the warm-up files.',
-    );
-    const stalled = small.filter((r) => r.secondsTo99Percent !== undefined && r.wallSeconds - r.secondsTo99Percent > Math.max(10, 0.25 * r.secondsTo99Percent));
-    if (stalled.length > 0) out.push(`Emulator stalls (99% done → queue empty): ${stalled.map((r) => `${r.name} ${fmt(r.secondsTo99Percent)} s → ${fmt(r.wallSeconds)} s, ${r.redelivered} redelivered`).join('; ')}`);
-    if (smallEngine) out.push(`Engine alone on the same 20 KB files (in memory, one thread, no I/O): ${smallEngine.map((r) => `${r.parser} ${fmt(r.cpuMsPerFile, 2)} CPU ms/file`).join(', ')}.`);
-    const serve1 = small.find((r) => r.name.includes('WORKER_THREADS=1') && !r.name.includes('keep-alive') && !r.name.includes('CSV_PARSER'));
-    const serve2 = small.find((r) => r.name.includes('WORKER_THREADS=2') && !r.name.includes('keep-alive'));
-    if (serve1 && noop) out.push(`serve WORKER_THREADS=1 reaches ${(100 * serve1.steadyFilesPerMinute / noop.steadyFilesPerMinute).toFixed(0)}% of the no-op consumer's files/min; conversion, the thread hop and its GC add ${(serve1.cpuMsPerFile - noop.cpuMsPerFile).toFixed(2)} CPU ms/file over the I/O.`);
-    if (serve1 && serve2) out.push(`Scaling: WORKER_THREADS=2 gives ${(serve2.steadyFilesPerMinute / serve1.steadyFilesPerMinute).toFixed(2)}× the files/min of 1 (moto, a Python process, shares the same 2 cores and bounds both).`);
-    out.push(
-      `Fargate: $${FARGATE.vcpuHour}/vCPU-h + $${FARGATE.gbHour}/GB-h × ${FARGATE.gbPerVcpu} GB per vCPU (a 2 vCPU / 4 GB task), CPU fully used; cost = CPU-ms/file × 10⁶ / 3.6·10⁶ × $${(FARGATE.vcpuHour + FARGATE.gbPerVcpu * FARGATE.gbHour).toFixed(5)}. The proposal claims $${PROPOSAL_CLAIM_PER_MILLION}/M.`,
-    );
-    const serve1Front = small.find((r) => r.name.includes('WORKER_THREADS=1') && r.name.includes('keep-alive') && !r.name.includes('CSV_PARSER'));
-    const papaFront = small.find((r) => r.name.includes('CSV_PARSER=papaparse') && r.name.includes('keep-alive'));
-    const noopFront = small.find((r) => r.name.startsWith('no-op') && r.name.includes('keep-alive'));
-    const proposalFront = small.find((r) => r.name.startsWith('proposal') && r.name.includes('keep-alive'));
-    if (serve1Front && noopFront) {
-      out.push(
-        `Through the keep-alive front (connections reused, as with real S3 and SQS): serve ${fmt(serve1Front.cpuMsPerFile, 2)} CPU ms/file against the no-op consumer's ${fmt(noopFront.cpuMsPerFile, 2)}${proposalFront ? ` and the proposal's ${fmt(proposalFront.cpuMsPerFile, 2)}` : ''}${papaFront ? `; with CSV_PARSER=papaparse serve takes ${fmt(papaFront.cpuMsPerFile, 2)}` : ''}.`,
-      );
-    }
-    if (serve1) {
-      const measured = `${fmt(serve1.cpuMsPerFile, 2)} straight to moto${serve1Front ? `, ${fmt(serve1Front.cpuMsPerFile, 2)} with keep-alive` : ''} (WORKER_THREADS=1; the no-op consumer alone: ${noop ? fmt(noop.cpuMsPerFile, 2) : '?'}${noopFront ? ` / ${fmt(noopFront.cpuMsPerFile, 2)}` : ''})`;
-      const best = Math.min(serve1.cpuMsPerFile, serve1Front?.cpuMsPerFile ?? Infinity);
-      targets.push({ target: '≤ 6 consumer CPU ms per 20 KB file', measured, met: best <= 6 ? 'yes' : 'NO' });
-      targets.push({
-        target: `Fargate $ per million files (proposal claims $${PROPOSAL_CLAIM_PER_MILLION})`,
-        measured: `ours $${fmt(costPerMillion(serve1.cpuMsPerFile), 3)}${proposal ? `, proposal's approach measured $${fmt(costPerMillion(proposal.cpuMsPerFile), 3)}` : ''}`,
-        met: '',
-      });
-    }
-    if (serve1 && proposal) {
-      const best = serve2 && serve2.steadyFilesPerMinute > serve1.steadyFilesPerMinute ? serve2 : serve1;
-      targets.push({
-        target: "ahead of the proposal's approach: files/min and CPU/file",
-        measured: `${fmt(best.steadyFilesPerMinute / proposal.steadyFilesPerMinute, 2)}× its files/min, ${fmt(serve1.cpuMsPerFile / proposal.cpuMsPerFile, 2)}× its CPU/file`,
-        met: best.steadyFilesPerMinute > proposal.steadyFilesPerMinute && serve1.cpuMsPerFile < proposal.cpuMsPerFile ? 'yes' : 'NO',
-      });
-    }
-  }
+  if (small) out.push(...smallFilesReport(small, smallEngine, targets));
   if (memory) {
     out.push(`\nMemory: one ${Math.round(SIZES.memoryBytes / 1e6)} MB CSV through serve (WORKER_THREADS=1)${quick ? ' — quick run: 100 MB, not 1 GB' : ''}`);
     out.push(

@@ -16,7 +16,11 @@ export type PermanentCode =
   | 'SCHEMA_MISMATCH'
   | 'OBJECT_TOO_LARGE'
   | 'INVALID_SCHEMA_FILE'
-  | 'UNSUPPORTED_INPUT';
+  | 'UNSUPPORTED_INPUT'
+  /** Another source that still exists made the outputs this one maps to (`x.csv` beside `x.csv.gz`). */
+  | 'OUTPUT_CONFLICT'
+  /** Converting it ran a worker thread out of memory while it had the thread to itself. */
+  | 'OUT_OF_MEMORY';
 
 /** The input itself is wrong: retrying cannot help. `message` must tell a human what to fix. */
 export class PermanentError extends Error {

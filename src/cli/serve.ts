@@ -45,5 +45,8 @@ export function registerServeCommand(program: Command, deps: { registry: FormatR
         process.once('SIGINT', onSignal);
       });
       logger.flush?.();
+      // Whatever might still hold the event loop (a send the stop timeout cut short) must not keep
+      // the process past the stop timeout: exit once the logs are out.
+      setTimeout(() => process.exit(), 1_000).unref();
     });
 }

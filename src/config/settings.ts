@@ -48,6 +48,7 @@ export interface Settings {
   healthPort: number;
   healthMaxPollAgeSeconds: number;
   shutdownGraceSeconds: number;
+  stopTimeoutSeconds: number;
   logLevel: LevelWithSilent;
   logPretty: boolean;
   awsEndpointUrl: string | undefined;
@@ -300,7 +301,7 @@ export const SETTING_DEFINITIONS = [
     key: 'duplicateCheck',
     presence: { default: 'redeliveries' },
     description:
-      'When to read the outputs\' `source-etag` (two HEADs) to skip a version already converted: `redeliveries` (a message received before, whose earlier attempt may have published) or `always` (also first deliveries, which costs two calls per file). Repeats reaching the same task are recognised in memory either way; a repeat on another task is converted again, with the same result.',
+      'When to read the outputs\' metadata (a HEAD per output) before converting, to skip a version already published: `redeliveries` (a message received before, whose earlier attempt may have published) or `always` (also first deliveries, which costs a call per output). Repeats reaching the same task are recognised in memory either way; a repeat on another task is converted again and its conditional publish writes nothing.',
     schema: oneOf(DUPLICATE_CHECKS),
   }),
   define({
@@ -360,6 +361,14 @@ export const SETTING_DEFINITIONS = [
     presence: { default: '25' },
     description: 'After SIGTERM, seconds to let files in progress finish before releasing them; keep below the ECS stopTimeout (0–3600).',
     schema: integer(0, 3600),
+  }),
+  define({
+    name: 'STOP_TIMEOUT_SECONDS',
+    key: 'stopTimeoutSeconds',
+    presence: { default: '45' },
+    description:
+      'The container\'s stop timeout (ECS `stopTimeout`): after SIGTERM the service exits within it, metrics sent, waiting for no publish past it (10–120).',
+    schema: integer(10, 120),
   }),
   define({
     name: 'LOG_LEVEL',
@@ -470,6 +479,13 @@ const CROSS_CHECKS: readonly CrossCheck[] = [
     reads: ['backoffBaseSeconds', 'backoffMaxSeconds'],
     problem: (s) =>
       s.backoffBaseSeconds <= s.backoffMaxSeconds ? undefined : `must not exceed BACKOFF_MAX_SECONDS (${s.backoffMaxSeconds})`,
+  },
+  {
+    // What is cut short at the end of the grace period needs time to wind down, and metrics to be sent.
+    name: 'SHUTDOWN_GRACE_SECONDS',
+    reads: ['shutdownGraceSeconds', 'stopTimeoutSeconds'],
+    problem: (s) =>
+      s.shutdownGraceSeconds + 10 <= s.stopTimeoutSeconds ? undefined : `must be at least 10 below STOP_TIMEOUT_SECONDS (${s.stopTimeoutSeconds})`,
   },
   {
     // A long poll legitimately lasts WAIT_TIME_SECONDS: a smaller limit would flap the health check.

@@ -4,7 +4,7 @@
  */
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { parseNotification } from '../events/parse.js';
-import { DEAD_LETTER_ATTRIBUTES } from '../service/dead-letter.js';
+import { DEAD_LETTER_ATTRIBUTES } from '../events/dead-letters.js';
 
 /**
  * The code shown for a message without our `error-code`: SQS moved it after `maxReceiveCount`

@@ -10,6 +10,8 @@ export const MetricName = {
   FilesSkipped: 'FilesSkipped',
   /** Count: the source object no longer existed. */
   FilesGone: 'FilesGone',
+  /** Count: a notification of a version that a newer one replaced before it converted; left to the newer one's notification. */
+  FilesSuperseded: 'FilesSuperseded',
   /** Count: a redelivered or repeated notification whose outputs already exist. */
   DuplicatesSkipped: 'DuplicatesSkipped',
   /** Count: rows written per converted file. */

@@ -15,6 +15,7 @@ import type { ObjectStore, PendingObject } from '../storage/types.js';
 import type { Column, ColumnType, TableSchema } from '../types.js';
 import { allWritten, FormatThread, threadableStore } from './parallel.js';
 import { RowSpool } from './spool.js';
+import { normalizeEtag, SOURCE_ETAG } from '../versions/metadata.js';
 
 export interface EngineOptions {
   parser: CsvParserName;
@@ -140,13 +141,8 @@ export interface ConversionSummary {
 
 const DEFAULT_MEMORY_SPOOL_BYTES = 8 * 1024 * 1024;
 
-/** Output metadata key holding the ETag of the source the output was made from. */
-export const SOURCE_ETAG = 'source-etag';
-
-/** ETags arrive quoted from GET/HEAD and bare in S3 events; compare them bare. */
-export function normalizeEtag(etag: string): string {
-  return etag.replace(/^"|"$/g, '');
-}
+// Which version an output holds is the version rules' to say (src/versions/); re-exported for old callers.
+export { normalizeEtag, SOURCE_ETAG };
 
 export async function convertObject(request: ConvertRequest): Promise<ConversionSummary> {
   const started = performance.now();

@@ -1,8 +1,8 @@
 /**
- * Handles one SQS message: parse it, convert every CSV object it names on the pool, then decide the
- * message's fate once: acknowledge, dead-letter with a reason, or leave it for a retry with backoff.
+ * Handles one SQS message: takes its lease, converts every CSV object it names in the lane its size
+ * calls for, decides its fate once from the outcomes (fate.ts) and has the lease carry it out.
  */
-import { ChangeMessageVisibilityCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Message } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import { renderKeyTemplate } from '../config/key-template.js';
 import { classifyFailure, PermanentError, TransientError, type Failure } from '../errors.js';
@@ -10,10 +10,10 @@ import { isCsvKey, stemOf } from '../events/keys.js';
 import { isObjectCreated, parseNotification, type ObjectEvent } from '../events/parse.js';
 import { MetricName, type MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
-import { deadLetter } from './dead-letter.js';
-import type { ConversionPool } from './pool.js';
-import { RecentConversions, type ObjectVersion } from './recent.js';
-import type { ConvertTask, TaskResult } from './worker.js';
+import { RecentNotifications, type NotificationIdentity } from '../versions/repeats.js';
+import type { ConvertTask, TaskResult } from './conversion.js';
+import { backoffSeconds, decideFate, type Fate, type ObjectResult } from './fate.js';
+import type { LeaseEnd, Leases, MessageLease } from './lease.js';
 
 export type DuplicateCheck = 'always' | 'redeliveries';
 
@@ -21,13 +21,13 @@ export interface HandlerConfig {
   outputBucket: string;
   outputPrefix: string;
   outputKeyTemplate: string;
-  /** Format name → file extension, in output order. */
+  /** Format name → file extension, in output (and commit) order. */
   formats: { name: string; extension: string }[];
   engine: EngineOptions;
   /** Types pinned for a key, from SCHEMA_MAP; undefined when none applies. */
   pinnedTypesFor(key: string): Promise<EngineOptions['pinnedTypes']>;
   /**
-   * When to look at the outputs (two HEADs) before converting: on `redeliveries` only, where an
+   * When to look at the outputs (a HEAD each) before converting: on `redeliveries` only, where an
    * earlier attempt may have published before it failed, or `always`. Repeats that reach this
    * process are caught in memory either way.
    */
@@ -39,250 +39,211 @@ export interface HandlerConfig {
 
 export interface HandlerDeps {
   config: HandlerConfig;
-  sqs: SQSClient;
-  queueUrl: string;
-  dlqUrl: string;
-  pool: ConversionPool;
+  leases: Leases;
+  /** Converts one object in the lane its size calls for; never rejects. */
+  convert(task: ConvertTask, signal: AbortSignal): Promise<TaskResult>;
   metrics: MetricsBuffer;
   logger: Logger;
   /** The queue's maxReceiveCount: the last attempt dead-letters a transient failure itself, with its reason. */
-  maxReceiveCount?: number;
-  /** Visibility extensions while a message is handled; stopped before it is released or acknowledged. */
-  heartbeat?: { intervalSeconds: number; visibilityTimeout: number };
+  maxReceiveCount: number;
+  /** True once shutdown began: messages that arrive now are released untouched. */
+  stopping(): boolean;
 }
 
-/** In-flight work the service can see (for InFlight, health and shutdown). */
+/** Objects being converted now, for the InFlight gauge and the health endpoint. */
 export interface InFlight {
   count: number;
-  /** Aborting releases the message for another consumer. */
-  readonly controllers: Set<AbortController>;
-  /** Set once shutdown begins: new messages are released untouched. */
-  stopping: boolean;
 }
 
-type ObjectOutcome = { event: ObjectEvent; result: TaskResult } | { event: ObjectEvent; skipped: string };
+type Converted = { event: ObjectEvent; result: TaskResult } | { event: ObjectEvent; skipped: string };
 
-/** Exponential backoff from the receive count, with jitter so retries of a burst spread out. */
-export function backoffSeconds(receiveCount: number, base: number, max: number): number {
-  const exponential = Math.min(max, base * 2 ** Math.max(0, receiveCount - 1));
-  return Math.min(max, Math.round(exponential * (0.8 + Math.random() * 0.4)));
-}
-
-export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (message: Message) => Promise<Message | undefined> {
+export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (message: Message) => Promise<LeaseEnd> {
   const { config, metrics } = deps;
+  const recent = new RecentNotifications();
 
-  const beats = new Map<string, { stop(): Promise<void> }>();
-  const recent = new RecentConversions();
-
-  function startHeartbeat(message: Message): { stop(): Promise<void> } {
-    const options = deps.heartbeat;
-    if (!options) return { stop: async () => {} };
-    let last: Promise<unknown> = Promise.resolve();
-    const timer = setInterval(() => {
-      last = deps.sqs
-        .send(new ChangeMessageVisibilityCommand({ QueueUrl: deps.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: options.visibilityTimeout }))
-        .catch((error: unknown) => deps.logger.warn({ err: error, messageId: message.MessageId }, 'heartbeat failed'));
-    }, options.intervalSeconds * 1000);
-    return {
-      async stop() {
-        clearInterval(timer);
-        await last;
-      },
-    };
-  }
-
-  async function release(message: Message, seconds: number): Promise<void> {
-    // A heartbeat landing after the release would hide the message again for a whole timeout.
-    await beats.get(message.MessageId ?? '')?.stop();
+  return async function handleMessage(message: Message): Promise<LeaseEnd> {
+    const lease = deps.leases.take(message);
     try {
-      await deps.sqs.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: deps.queueUrl, ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: seconds }),
-      );
+      return await handleLeased(lease);
     } catch (error) {
-      // The message will reappear after its current visibility timeout anyway.
-      deps.logger.warn({ err: error, messageId: message.MessageId }, 'could not change message visibility');
-    }
-  }
-
-  async function convertOne(event: ObjectEvent, attempt: number, signal: AbortSignal, log: Logger): Promise<ObjectOutcome> {
-    if (!isObjectCreated(event)) {
-      return { event, skipped: `event ${event.eventName}` };
-    }
-    if (!isCsvKey(event.key)) return { event, skipped: 'not a CSV key' };
-    const stem = stemOf(event.key);
-    const pinnedTypes = await config.pinnedTypesFor(event.key).catch((error: unknown) => {
-      // A schema file we cannot read is our configuration's fault, not the object's: retry later.
-      if (error instanceof PermanentError) throw error;
-      throw new TransientError('SCHEMA_UNAVAILABLE', `pinned schema for ${event.key} could not be read: ${(error as Error).message}`);
-    });
-    const outputKeys = config.formats.map((format) =>
-      renderKeyTemplate(config.outputKeyTemplate, { prefix: config.outputPrefix, format: format.name, stem, ext: format.extension, bucket: event.bucket }),
-    );
-    const tooLong = outputKeys.find((key) => Buffer.byteLength(key) > 1024);
-    if (tooLong !== undefined) {
-      throw new PermanentError('UNSUPPORTED_INPUT', `the output key would be ${Buffer.byteLength(tooLong)} bytes; S3 keys are at most 1024 bytes (shorten the source key or OUTPUT_KEY_TEMPLATE)`);
-    }
-    const task: ConvertTask = {
-      source: { bucket: event.bucket, key: event.key, etag: event.eTag },
-      outputs: config.formats.map((format) => ({
-        format: format.name,
-        bucket: config.outputBucket,
-        key: renderKeyTemplate(config.outputKeyTemplate, {
-          prefix: config.outputPrefix,
-          format: format.name,
-          stem,
-          ext: format.extension,
-          bucket: event.bucket,
-        }),
-      })),
-      options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
-      skipDuplicates: config.duplicateCheck === 'always' || attempt > 1,
-      aws: config.aws,
-    };
-    const version: ObjectVersion | undefined = event.eTag ? { bucket: event.bucket, key: event.key, etag: event.eTag } : undefined;
-    if (version) {
-      // No await between the last look and track(): two repeats cannot both decide to convert.
-      for (let pending = recent.pending(version); pending; pending = recent.pending(version)) {
-        if (await pending) return { event, result: { outcome: 'duplicate' } };
-      }
-      if (recent.wasConverted(version)) return { event, result: { outcome: 'duplicate' } };
-    }
-    const running = deps.pool.run(task, signal);
-    if (version) recent.track(version, running);
-    const result = await running;
-    log.debug({ key: event.key, outcome: result.outcome }, 'object done');
-    return { event, result };
-  }
-
-  function record(outcome: ObjectOutcome, log: Logger): void {
-    if ('skipped' in outcome) {
-      metrics.count(MetricName.FilesSkipped);
-      log.info({ key: outcome.event.key, reason: outcome.skipped }, 'skipped');
-      return;
-    }
-    const { result, event } = outcome;
-    const fileLog = log.child({ bucket: event.bucket, key: event.key });
-    if (result.outcome === 'converted') {
-      metrics.count(MetricName.FilesConverted);
-      metrics.count(MetricName.RowsConverted, result.rows);
-      metrics.observe(MetricName.BytesIn, result.bytesIn, 'Bytes');
-      metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
-      metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
-      if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
-      fileLog.info({ outcome: 'converted', rows: result.rows, columns: result.columns.map((c) => `${c.name}:${c.type}`).join(', '), ms: Math.round(result.conversionMs), bytesIn: result.bytesIn, bytesOut: result.bytesOut }, 'converted');
-    } else if (result.outcome === 'duplicate') {
-      metrics.count(MetricName.DuplicatesSkipped);
-      fileLog.info({ outcome: 'duplicate' }, 'outputs already current; skipped');
-    } else if (result.failure.kind === 'gone') {
-      metrics.count(MetricName.FilesGone);
-      // Rare by design (a 404 is confirmed by a second request first): a person should see each one.
-      fileLog.warn({ outcome: 'gone', reason: result.failure.message }, 'object no longer exists; acknowledged');
-    } else {
-      metrics.count(MetricName.FilesFailed);
-      const level = result.failure.kind === 'permanent' ? 'warn' : 'error';
-      fileLog[level]({ outcome: result.failure.kind, code: result.failure.code, reason: result.failure.message }, 'conversion failed');
-    }
-  }
-
-  return async function handleMessage(message: Message): Promise<Message | undefined> {
-    if (inFlight.stopping) {
-      await release(message, 0);
-      return undefined;
-    }
-    const beat = startHeartbeat(message);
-    beats.set(message.MessageId ?? '', beat);
-    try {
-      return await handleOne(message);
-    } finally {
-      beats.delete(message.MessageId ?? '');
-      await beat.stop();
+      // A bug, not the file's fault: the lease must still end (its heartbeat stopped), and the
+      // message comes back after a backoff like any transient failure.
+      deps.logger.error({ err: error, messageId: message.MessageId }, 'message handler failed');
+      if (lease.ended) throw error;
+      const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+      return lease.end({
+        kind: 'retry',
+        delaySeconds: backoffSeconds(attempt, config.backoffBaseSeconds, config.backoffMaxSeconds),
+        failure: classifyFailure(error),
+      });
     }
   };
 
-  async function handleOne(message: Message): Promise<Message | undefined> {
+  async function handleLeased(lease: MessageLease): Promise<LeaseEnd> {
+    const { message } = lease;
+    if (deps.stopping()) return lease.end({ kind: 'release' });
     const log = deps.logger.child({ messageId: message.MessageId });
-    if (inFlight.stopping) {
-      await release(message, 0);
-      return undefined;
-    }
     metrics.count(MetricName.MessagesReceived);
     let notification;
     try {
       notification = parseNotification(message.Body ?? '');
     } catch (error) {
-      return rejectMessage(message, classifyFailure(error), log);
+      const fate: Fate = { kind: 'dead-letter', failure: classifyFailure(error) };
+      return finish(lease.end(fate), fate, log);
     }
     if (notification.kind === 'test-event') {
       log.info({ bucket: notification.bucket }, 's3:TestEvent acknowledged');
-      return message;
+      return lease.end({ kind: 'ack' });
     }
 
     const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
-    const controller = new AbortController();
-    inFlight.controllers.add(controller);
+    const signal = lease.cutShort.signal;
     inFlight.count += notification.objects.length;
     metrics.gauge(MetricName.InFlight, inFlight.count);
-    let outcomes: ObjectOutcome[];
+    let converted: Converted[];
     try {
-      outcomes = await Promise.all(
+      converted = await Promise.all(
         notification.objects.map((event) =>
-          convertOne(event, attempt, controller.signal, log).catch((error: unknown) => ({
-            event,
-            result: { outcome: 'failed' as const, failure: classifyFailure(error) },
-          })),
+          convertOne(event, attempt, signal).catch((error: unknown) => ({ event, result: { outcome: 'failed' as const, failure: classifyFailure(error) } })),
         ),
       );
     } finally {
-      inFlight.controllers.delete(controller);
       inFlight.count -= notification.objects.length;
       metrics.gauge(MetricName.InFlight, inFlight.count);
     }
-    // Shutdown ran out of grace. A message whose files all finished is acknowledged as usual; one
-    // with a file cut short goes to another consumer now, not after a visibility timeout.
-    const cutShort = outcomes.some((outcome) => 'result' in outcome && outcome.result.outcome === 'failed');
-    if (controller.signal.aborted && cutShort) {
-      log.info('released unfinished message at shutdown');
-      await release(message, 0);
-      return undefined;
-    }
-    for (const outcome of outcomes) record(outcome, log);
-
-    const failures = outcomes.flatMap((outcome) =>
-      'result' in outcome && outcome.result.outcome === 'failed' ? [{ event: outcome.event, failure: outcome.result.failure }] : [],
-    );
-    const transient = failures.find((failure) => failure.failure.kind === 'transient');
-    if (transient) {
-      if (deps.maxReceiveCount !== undefined && attempt >= deps.maxReceiveCount) {
-        return rejectMessage(
-          message,
-          { kind: 'permanent', code: 'RETRIES_EXHAUSTED', message: `s3://${transient.event.bucket}/${transient.event.key}: still failing after ${attempt} attempts: ${transient.failure.code}: ${transient.failure.message}` },
-          log,
-        );
-      }
-      const delay = backoffSeconds(attempt, config.backoffBaseSeconds, config.backoffMaxSeconds);
-      metrics.count(MetricName.TransientRetries);
-      log.warn({ key: transient.event.key, code: transient.failure.code, attempts: attempt, retryInSeconds: delay }, 'transient failure; will retry');
-      await release(message, delay);
-      return undefined;
-    }
-    const permanent = failures.find((failure) => failure.failure.kind === 'permanent');
-    if (permanent) {
-      const failure = { ...permanent.failure, message: `s3://${permanent.event.bucket}/${permanent.event.key}: ${permanent.failure.message}` };
-      return rejectMessage(message, failure, log);
-    }
-    return message;
+    // Work cut short by shutdown is not a failure of the file: its message goes to another consumer.
+    const cutShort = signal.aborted && converted.some((entry) => 'result' in entry && entry.result.outcome === 'failed');
+    const results = converted.map((entry) => (cutShort ? resultOf(entry) : record(entry, log)));
+    const fate = decideFate({
+      results,
+      attempt,
+      maxReceiveCount: deps.maxReceiveCount,
+      cutShort,
+      backoff: { baseSeconds: config.backoffBaseSeconds, maxSeconds: config.backoffMaxSeconds },
+      random: Math.random(),
+    });
+    return finish(lease.end(fate), fate, log, attempt);
   }
 
-  async function rejectMessage(message: Message, failure: Failure, log: Logger): Promise<Message | undefined> {
-    try {
-      await deadLetter(deps.sqs, deps.dlqUrl, message, failure);
-    } catch (error) {
-      // Not dead-lettered, so not deleted: it comes back, and the redrive policy is the backstop.
-      log.error({ err: error, code: failure.code }, 'could not send to the DLQ; leaving the message');
-      return undefined;
+  async function finish(ending: Promise<LeaseEnd>, fate: Fate, log: Logger, attempt = 1): Promise<LeaseEnd> {
+    const end = await ending;
+    if (fate.kind === 'release') log.info('released unfinished message at shutdown');
+    else if (fate.kind === 'retry') {
+      metrics.count(MetricName.TransientRetries);
+      log.warn({ bucket: fate.object?.bucket, key: fate.object?.key, code: fate.failure.code, attempts: attempt, retryInSeconds: fate.delaySeconds }, 'transient failure; will retry');
+    } else if (fate.kind === 'dead-letter' && end === 'dead-lettered') {
+      metrics.count(MetricName.FilesDeadLettered);
+      log.warn({ outcome: 'dead-lettered', code: fate.failure.code, reason: fate.failure.message }, 'dead-lettered');
     }
-    metrics.count(MetricName.FilesDeadLettered);
-    log.warn({ outcome: 'dead-lettered', code: failure.code, reason: failure.message }, 'dead-lettered');
-    return message;
+    return end;
+  }
+
+  async function convertOne(event: ObjectEvent, attempt: number, signal: AbortSignal): Promise<Converted> {
+    if (!isObjectCreated(event)) return { event, skipped: `event ${event.eventName}` };
+    if (!isCsvKey(event.key)) return { event, skipped: 'not a CSV key' };
+    const pinnedTypes = await config.pinnedTypesFor(event.key).catch((error: unknown) => {
+      // A schema file we cannot read is our configuration's fault, not the object's: retry later.
+      if (error instanceof PermanentError) throw error;
+      throw new TransientError('SCHEMA_UNAVAILABLE', `pinned schema for ${event.key} could not be read: ${(error as Error).message}`);
+    });
+    const stem = stemOf(event.key);
+    const outputs = config.formats.map((format) => ({
+      format: format.name,
+      bucket: config.outputBucket,
+      key: renderKeyTemplate(config.outputKeyTemplate, { prefix: config.outputPrefix, format: format.name, stem, ext: format.extension, bucket: event.bucket }),
+    }));
+    const tooLong = outputs.find((output) => Buffer.byteLength(output.key) > 1024);
+    if (tooLong !== undefined) {
+      throw new PermanentError('UNSUPPORTED_INPUT', `the output key would be ${Buffer.byteLength(tooLong.key)} bytes; S3 keys are at most 1024 bytes (shorten the source key or OUTPUT_KEY_TEMPLATE)`);
+    }
+    const task: ConvertTask = {
+      source: { bucket: event.bucket, key: event.key, etag: event.eTag, sequencer: event.sequencer, size: event.size },
+      outputs,
+      options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
+      checkOutputsFirst: config.duplicateCheck === 'always' || attempt > 1,
+      aws: config.aws,
+    };
+    const identity: NotificationIdentity | undefined = event.eTag
+      ? { bucket: event.bucket, key: event.key, etag: event.eTag, sequencer: event.sequencer, eventTime: event.eventTime }
+      : undefined;
+    if (identity) {
+      // No await between the last look and track(): two repeats cannot both decide to convert.
+      for (let pending = recent.pending(identity); pending; pending = recent.pending(identity)) {
+        if ((await pending) === 'converted') return { event, result: { outcome: 'duplicate' } };
+      }
+      if (recent.wasConverted(identity)) return { event, result: { outcome: 'duplicate' } };
+    }
+    const running = deps.convert(task, signal);
+    if (identity) recent.track(identity, running.then((result) => (result.outcome === 'failed' ? 'not-converted' : 'converted')));
+    return { event, result: await running };
+  }
+
+  /** What one object's outcome means for its message. */
+  function resultOf(entry: Converted): ObjectResult {
+    if ('skipped' in entry) return { kind: 'skipped' };
+    const { result, event } = entry;
+    if (result.outcome !== 'failed') return { kind: result.outcome };
+    if (result.failure.kind === 'gone') return { kind: 'gone' };
+    return { kind: 'failed', failure: result.failure, object: { bucket: event.bucket, key: event.key } };
+  }
+
+  /** Logs and counts one object's outcome, and says what it means for the message. */
+  function record(entry: Converted, log: Logger): ObjectResult {
+    if ('skipped' in entry) {
+      metrics.count(MetricName.FilesSkipped);
+      log.info({ key: entry.event.key, reason: entry.skipped }, 'skipped');
+      return { kind: 'skipped' };
+    }
+    const { result, event } = entry;
+    const fileLog = log.child({ bucket: event.bucket, key: event.key });
+    for (const problem of result.cleanupFailures ?? []) fileLog.warn({ problem }, 'cleanup after a failure failed');
+    switch (result.outcome) {
+      case 'converted': {
+        metrics.count(MetricName.FilesConverted);
+        metrics.count(MetricName.RowsConverted, result.rows);
+        metrics.observe(MetricName.BytesIn, result.bytesIn, 'Bytes');
+        metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
+        metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
+        if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
+        // The common path creates every output; anything else (an older version replaced…) is worth a word.
+        const unusual = result.published.filter((output) => output.how !== 'created');
+        fileLog.info(
+          {
+            outcome: 'converted',
+            rows: result.rows,
+            columns: result.columns.map((c) => `${c.name}:${c.type}`).join(', '),
+            ms: Math.round(result.conversionMs),
+            bytesIn: result.bytesIn,
+            bytesOut: result.bytesOut,
+            ...(unusual.length > 0 ? { published: result.published } : {}),
+          },
+          'converted',
+        );
+        return { kind: 'converted' };
+      }
+      case 'duplicate':
+        metrics.count(MetricName.DuplicatesSkipped);
+        fileLog.info({ outcome: 'duplicate' }, 'outputs already current; skipped');
+        return { kind: 'duplicate' };
+      case 'superseded':
+        metrics.count(MetricName.FilesSuperseded);
+        fileLog.info({ outcome: 'superseded', reason: result.reason }, 'a newer version replaced this one; left to its own notification');
+        return { kind: 'superseded' };
+      case 'failed':
+        return recordFailure(result.failure, event, fileLog);
+    }
+  }
+
+  function recordFailure(failure: Failure, event: ObjectEvent, fileLog: Logger): ObjectResult {
+    if (failure.kind === 'gone') {
+      metrics.count(MetricName.FilesGone);
+      // Rare by design (a 404 is confirmed by a second request first): a person should see each one.
+      fileLog.warn({ outcome: 'gone', reason: failure.message }, 'object no longer exists; acknowledged');
+      return { kind: 'gone' };
+    }
+    metrics.count(MetricName.FilesFailed);
+    const level = failure.kind === 'permanent' ? 'warn' : 'error';
+    fileLog[level]({ outcome: failure.kind, code: failure.code, reason: failure.message }, 'conversion failed');
+    return { kind: 'failed', failure, object: { bucket: event.bucket, key: event.key } };
   }
 }

@@ -128,6 +128,7 @@ describe('docker-compose.yml', () => {
         expect(service.read_only).to.equal(true);
         expect(service.tmpfs).to.deep.equal([settings.tmpDir]);
         expect(seconds(service.stop_grace_period!)).to.be.above(settings.shutdownGraceSeconds + 5);
+        expect(settings.stopTimeoutSeconds, 'STOP_TIMEOUT_SECONDS is the stop_grace_period').to.equal(seconds(service.stop_grace_period!));
       });
     });
   }

@@ -106,6 +106,7 @@ describe('ECS Fargate deployment files', () => {
     it('stops later than the service drains: stopTimeout covers SHUTDOWN_GRACE_SECONDS and the release that follows', () => {
       const grace = loadSettings(env).shutdownGraceSeconds;
       expect(container.stopTimeout).to.be.at.least(grace + RELEASE_SECONDS + 5);
+      expect(loadSettings(env).stopTimeoutSeconds, 'STOP_TIMEOUT_SECONDS is the stopTimeout the service plans its exit by').to.equal(container.stopTimeout);
       expect(container.stopTimeout, 'Fargate allows at most 120').to.be.at.most(120);
       expect(container.linuxParameters?.initProcessEnabled, 'an init forwards SIGTERM and reaps').to.equal(true);
     });

@@ -135,10 +135,11 @@ describe('IAM policies grant only what the code calls', () => {
   const serviceRoots = sourceFiles(join(REPO_ROOT, 'src/service')).map((file) => relative(REPO_ROOT, file));
   const operatorRoots = ['src/cli/setup.ts', 'src/cli/dlq.ts'].filter((file) => existsSync(join(REPO_ROOT, file)));
 
-  it('a library told to tag uploads would need s3:PutObjectTagging: the service never passes tags', () => {
+  it('uploads are made by our own multipart calls (conditional completes), never tagged', () => {
     const storage = readFileSync(join(REPO_ROOT, 'src/storage/s3.ts'), 'utf8');
-    expect(storage).to.include('new Upload(');
-    expect(storage).not.to.match(/\btags\s*:/);
+    expect(storage).to.include('new CompleteMultipartUploadCommand(');
+    expect(storage).not.to.include('new Upload(');
+    expect(storage).not.to.match(/\b(tags|Tagging)\s*:/);
   });
 
   describe('the task role (docker/ecs/task-role-policy.json)', () => {
@@ -147,7 +148,7 @@ describe('IAM policies grant only what the code calls', () => {
 
     it('allows exactly the actions of the operations the service sends, and s3:ListBucket for honest 404s', () => {
       expect(operations.has('ReceiveMessage'), 'sqs-consumer was followed').to.equal(true);
-      expect(operations.has('CreateMultipartUpload'), 'lib-storage was followed').to.equal(true);
+      expect(operations.has('CreateMultipartUpload'), 'the multipart calls were found').to.equal(true);
       expect(actions).to.deep.equal([...actionsFor(operations), FOR_404_SEMANTICS].sort());
     });
 

@@ -15,7 +15,7 @@ import { registerDlqCommand, type DlqCommandDeps } from '../../src/cli/dlq.js';
 import { setupPipeline, type SetupResult } from '../../src/cli/setup.js';
 import { redriveDlq } from '../../src/dlq/redrive.js';
 import { parseNotification } from '../../src/events/parse.js';
-import { DEAD_LETTER_ATTRIBUTES, deadLetter } from '../../src/service/dead-letter.js';
+import { DEAD_LETTER_ATTRIBUTES, deadLetter } from '../../src/events/dead-letters.js';
 import { sharedEmulator, uniqueName, type Emulator } from '../support/emulator.js';
 import { startServiceProcess } from '../support/service.js';
 
@@ -77,8 +77,10 @@ describe('DLQ tools, against the emulator', () => {
     return notification.kind === 'objects' && notification.objects.some((object) => object.key === key);
   };
 
-  async function putObject(bucket: string, key: string, body: string): Promise<void> {
-    await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  /** Puts an object; resolves with its ETag, bare. */
+  async function putObject(bucket: string, key: string, body: string): Promise<string> {
+    const { ETag } = await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    return (ETag ?? '').replace(/"/g, '');
   }
 
   /**
@@ -487,19 +489,23 @@ describe('DLQ tools, against the emulator', () => {
       expect(await depthOf(pipeline.dlqUrl)).to.deep.equal({ visible: 1, inFlight: 0 });
 
       // The fix: the producer uploads a good file under the same key.
-      await putObject(pipeline.inputBucket, key, 'id,amount\n1,2.5\n2,3.5\n');
+      const fixedEtag = await putObject(pipeline.inputBucket, key, 'id,amount\n1,2.5\n2,3.5\n');
       const { stdout, exitCode } = await runCli(['redrive', '--dlq', pipeline.dlqUrl, '--yes', '--json']);
       expect(exitCode).to.equal(undefined);
       const result = JSON.parse(stdout);
       expect(result).to.deep.include({ moved: 1, failed: 0 });
       const movedAs = result.entries[0].movedAs as string;
 
-      // The redriven message itself is converted (its etag is the bad file's, so it is no duplicate).
-      const converted = await service.waitForLog((line) => line.messageId === movedAs && line.msg === 'converted', 30_000);
+      // The fixed file's own notification converts it; the redriven message announces the bad
+      // version, which no longer exists: it is acknowledged as superseded, not dead-lettered again.
+      const converted = await service.waitForLog((line) => line.key === key && line.msg === 'converted', 30_000);
       expect(converted).to.deep.include({ key, rows: 2 });
+      const superseded = await service.waitForLog((line) => line.messageId === movedAs && line.outcome === 'superseded', 30_000);
+      expect(superseded.key).to.equal(key);
       for (const output of ['parquet/incoming/orders.parquet', 'avro/incoming/orders.avro']) {
         const head = await clients.s3.send(new HeadObjectCommand({ Bucket: pipeline.outputBucket, Key: output }));
         expect(head.ContentLength).to.be.greaterThan(0);
+        expect(head.Metadata?.['source-etag']).to.equal(fixedEtag);
       }
       expect(await depthOf(pipeline.dlqUrl)).to.deep.equal({ visible: 0, inFlight: 0 });
     } finally {

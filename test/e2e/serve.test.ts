@@ -1,15 +1,35 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetMetricDataCommand, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { runPython } from '../support/python.js';
 import { startServiceProcess, type ServiceProcess } from '../support/service.js';
 import { createTestPipeline, largeCsv, s3EventBody, type TestPipeline } from '../support/pipeline.js';
 import { uniqueName } from '../support/emulator.js';
 
 const SAMPLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../samples/sales.csv');
+
+/** Runs `serve` until it exits by itself (a start-up refusal), with everything it printed. */
+function runServe(pipeline: TestPipeline, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...pipeline.env, LOG_PRETTY: 'false', HEALTH_PORT: '0', ...env } });
+    let output = '';
+    child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+    // A service that did start would poll forever: the refusal comes within seconds or not at all.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
 
 function smallCsv(i: number): string {
   return `id,when,amount,ok\n${i},2024-05-0${(i % 9) + 1},${i}.5,true\n${i + 1},2024-05-01,2,false\n`;
@@ -279,17 +299,7 @@ describe('serve: start-up refuses what it cannot work with', function () {
   after(() => pipeline?.close());
 
   it('a bad setting stops start-up with a message naming it, before any message is taken', async () => {
-    const { spawn } = await import('node:child_process');
-    const { fileURLToPath } = await import('node:url');
-    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-    const run = (env: Record<string, string>) =>
-      new Promise<{ code: number | null; output: string }>((resolve) => {
-        const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...pipeline.env, LOG_PRETTY: 'false', ...env } });
-        let output = '';
-        child.stdout.on('data', (data: Buffer) => (output += data.toString()));
-        child.stderr.on('data', (data: Buffer) => (output += data.toString()));
-        child.on('exit', (code) => resolve({ code, output }));
-      });
+    const run = (env: Record<string, string>) => runServe(pipeline, env);
     const badBatch = await run({ BATCH_SIZE: '12' });
     expect(badBatch.code).to.equal(2);
     expect(badBatch.output).to.match(/BATCH_SIZE="12".*1 to 10/);
@@ -299,6 +309,19 @@ describe('serve: start-up refuses what it cannot work with', function () {
     const badFormat = await run({ FORMATS: 'parquet,orc' });
     expect(badFormat.code).to.equal(2);
     expect(badFormat.output).to.match(/FORMATS.*orc/);
+  });
+
+  it('a queue without a RedrivePolicy is refused at start, naming the queue and the fix, even with DLQ_URL set', async () => {
+    // Without one, a message that keeps failing would be retried until retention deletes it, unseen.
+    const { QueueUrl } = await pipeline.clients.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('no-redrive') }));
+    const cases: Record<string, string>[] = [{ QUEUE_URL: QueueUrl! }, { QUEUE_URL: QueueUrl!, DLQ_URL: pipeline.dlqUrl }];
+    for (const env of cases) {
+      const refused = await runServe(pipeline, env);
+      expect(refused.code, JSON.stringify(env)).to.equal(2);
+      expect(refused.output).to.include(`queue ${QueueUrl} has no RedrivePolicy`);
+      expect(refused.output).to.include('maxReceiveCount');
+      expect(refused.output).to.not.include('"msg":"serving"');
+    }
   });
 
   it('SCHEMA_MAP pins types for a key prefix (a schema file in S3)', async () => {

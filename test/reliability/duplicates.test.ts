@@ -5,7 +5,7 @@
  * outputs describing anything but the newest object.
  */
 import { expect } from 'chai';
-import { ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createAwsClients, type AwsClients } from '../../src/aws.js';
 import { parseNotification } from '../../src/events/parse.js';
@@ -167,7 +167,7 @@ describe('reliability: duplicate and reordered notifications', function () {
     const counted = { converted: t.FilesConverted ?? 0, duplicates: t.DuplicatesSkipped ?? 0 };
     console.log(`      burst of 5: ${JSON.stringify(counted)}, writes per output ${JSON.stringify(writes)}`);
     // Repeats handled at the same moment wait for the first conversion of that version in this
-    // process (src/service/recent.ts) instead of converting it side by side.
+    // process (src/versions/repeats.ts) instead of converting it side by side.
     expect(counted).to.deep.equal({ converted: 1, duplicates: 4 });
     expect(writes).to.deep.equal({ parquet: 1, avro: 1 });
     expect(await drainQueue(clients, pipeline.dlqUrl, 500)).to.have.length(0);
@@ -186,6 +186,77 @@ describe('reliability: duplicate and reordered notifications', function () {
 
     await expectOutputs(pipeline, key, newer.etag, 12, 'v2');
     console.log(`      stale notification: ${JSON.stringify({ converted: t.FilesConverted ?? 0, duplicates: t.DuplicatesSkipped ?? 0 })}`);
+    expect(await drainQueue(clients, pipeline.dlqUrl, 500)).to.have.length(0);
+  });
+
+  /** What each output of `key` holds now: the source ETag in its metadata, or undefined when absent. */
+  async function holders(pipeline: Pipeline, key: string): Promise<{ parquet?: string; avro?: string }> {
+    const { parquet, avro } = outputKeysFor(key);
+    const etagOf = async (k: string) => {
+      try {
+        return (await clients.s3.send(new HeadObjectCommand({ Bucket: pipeline.outputBucket, Key: k }))).Metadata?.['source-etag'];
+      } catch {
+        return undefined;
+      }
+    };
+    const [p, a] = await Promise.all([etagOf(parquet), etagOf(avro)]);
+    return { parquet: p, avro: a };
+  }
+
+  async function outputsOn(pipeline: Pipeline, key: string, etag: string): Promise<void> {
+    await waitFor(`both outputs of ${key} on ${etag}`, async () => {
+      const now = await holders(pipeline, key);
+      return now.parquet === etag && now.avro === etag;
+    }, 60_000, 200);
+  }
+
+  it('X, then Y, then X again on one task: the outputs end on X (the third upload is no repeat of the first)', async () => {
+    const pipeline = await versionedPipeline('xyx');
+    const key = 'xyx/prices.csv';
+    service = await startServiceProcess(serviceEnv(pipeline, endpoint));
+    const x = await putObject(clients, pipeline.inputBucket, key, csvVersion('X', 10));
+    await outputsOn(pipeline, key, x);
+    const y = await putObject(clients, pipeline.inputBucket, key, csvVersion('Y', 12));
+    await outputsOn(pipeline, key, y);
+    const again = await putObject(clients, pipeline.inputBucket, key, csvVersion('X', 10));
+    expect(again, 'the same bytes give the same ETag').to.equal(x);
+    await outputsOn(pipeline, key, x);
+    const t = await settled(pipeline, 3);
+    await expectOutputs(pipeline, key, x, 10, 'X');
+    expect({ converted: t.FilesConverted ?? 0, duplicates: t.DuplicatesSkipped ?? 0 }).to.deep.equal({ converted: 3, duplicates: 0 });
+    expect(await drainQueue(clients, pipeline.dlqUrl, 500)).to.have.length(0);
+  });
+
+  it('a re-conversion whose second commit fails leaves a pair that converges to one version once the message is deleted', async () => {
+    const pipeline = await versionedPipeline('pair');
+    const key = 'pair/stock.csv';
+    const { avro } = outputKeysFor(key);
+    service = await startServiceProcess(serviceEnv(pipeline, proxy.endpoint));
+    const v1 = await putObject(clients, pipeline.inputBucket, key, csvVersion('v1', 10));
+    await outputsOn(pipeline, key, v1);
+    // Every attempt (the SDK's three) of the next Avro commit is refused: the second commit fails.
+    proxy.failRequests((r) => r.service === 's3' && r.method === 'PUT' && r.path === `/${pipeline.outputBucket}/${avro}`, 'throttle', 3);
+    // A reader that looks at the pair all along.
+    const seen: { at: number; parquet?: string; avro?: string }[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        seen.push({ at: Date.now(), ...(await holders(pipeline, key)) });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const v2 = await putObject(clients, pipeline.inputBucket, key, csvVersion('v2', 12));
+    const t = await settled(pipeline, 3);
+    watching = false;
+    await watcher;
+    await expectOutputs(pipeline, key, v2, 12, 'v2');
+    const mixed = seen.filter((s) => s.parquet === v2 && s.avro === v1);
+    const window = mixed.length > 0 ? (mixed.at(-1)!.at - mixed[0]!.at) / 1000 : 0;
+    console.log(`      second commit failed: the reader saw Parquet on v2 and Avro on v1 for ${window.toFixed(1)} s (${mixed.length} of ${seen.length} looks); retries ${t.TransientRetries ?? 0}`);
+    // The failure did happen (a reader saw the mixed pair), and the redelivery converged it.
+    expect(mixed.length, 'looks at the mixed pair').to.be.at.least(1);
+    expect(seen.filter((s) => s.parquet === v1 && s.avro === v2), 'the other mix').to.deep.equal([]);
+    expect(t.TransientRetries ?? 0).to.be.at.least(1);
     expect(await drainQueue(clients, pipeline.dlqUrl, 500)).to.have.length(0);
   });
 

@@ -49,6 +49,10 @@ describe('reliability: S3 and SQS storms, CloudWatch throttled', function () {
   let stats: ProxyStats;
   let seconds: number;
 
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && proxy) console.log(`      replay these faults with FAULT_PROXY_SEED=${proxy.seed}`);
+  });
+
   before(async () => {
     endpoint = (await sharedEmulator()).endpoint;
     clients = createAwsClients({ endpoint });

@@ -59,6 +59,18 @@ describe('acknowledgements: handled messages are deleted ten to a call (real SQS
     expect(await visibleAndHidden(url)).to.equal(0);
   });
 
+  it('close() sends the deletes still waiting for company at once, and waits for them', async () => {
+    const { url, messages } = await queueWith(3);
+    calls.length = 0;
+    const acks = new AckBatcher(clients.sqs, url, pino({ level: 'silent' }), 60_000);
+    for (const message of messages) void acks.delete(message);
+    const started = Date.now();
+    await acks.close();
+    expect(Date.now() - started, 'not the 60 s wait for company').to.be.below(5_000);
+    expect(calls).to.deep.equal([{ command: 'DeleteMessageBatchCommand', entries: 3 }]);
+    expect(await visibleAndHidden(url)).to.equal(0);
+  });
+
   it('a delete SQS refuses is logged, never thrown, and leaves the message in the queue', async () => {
     const { url, messages } = await queueWith(2);
     const lines: { msg: string; reason?: string }[] = [];

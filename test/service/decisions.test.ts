@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { classifyFailure, ObjectGoneError, PermanentError } from '../../src/errors.js';
-import { backoffSeconds } from '../../src/service/handler.js';
 import { isHealthy } from '../../src/service/health.js';
 
 describe('failure classification, decided once', () => {
@@ -14,16 +13,6 @@ describe('failure classification, decided once', () => {
     expect(classifyFailure(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))).to.include({ kind: 'transient', code: 'NETWORK' });
     // An unknown error (even a bug) is retried; the redrive policy is the backstop, nothing is dropped on a guess.
     expect(classifyFailure(new TypeError('bug')).kind).to.equal('transient');
-  });
-});
-
-describe('retry backoff', () => {
-  it('grows exponentially with the receive count, with jitter, up to the maximum', () => {
-    for (let i = 0; i < 50; i++) {
-      expect(backoffSeconds(1, 10, 900)).to.be.within(8, 12);
-      expect(backoffSeconds(3, 10, 900)).to.be.within(32, 48);
-      expect(backoffSeconds(20, 10, 900)).to.be.at.most(900);
-    }
   });
 });
 

@@ -1,4 +1,7 @@
-/** Moves a message that can never succeed to the DLQ, with the reason a human needs to fix it. */
+/**
+ * The dead-letter format: a message that can never succeed goes to the DLQ with its original body
+ * and the reason a human needs to fix it. Written by the service, read and removed by `dlq`.
+ */
 import { SendMessageCommand, type Message, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Failure } from '../errors.js';
 

@@ -1,10 +1,10 @@
 /**
- * Pinned schemas per key prefix (SCHEMA_MAP). Files are re-read after a short time, so an operator
- * can pin a schema for a failing prefix and redrive its dead letters without restarting the service.
+ * Loads SCHEMA_MAP: the pinned schema of each key prefix. Files are re-read after a short time, so an
+ * operator can pin a schema for a failing prefix and redrive its dead letters without a restart.
  */
 import { text } from 'node:stream/consumers';
 import { parsePinnedSchema } from '../csv/pinned.js';
-import { parseSchemaMapJson, type SchemaMapEntries, type SchemaMapSetting } from '../config/schema-map.js';
+import { parseSchemaMapJson, type SchemaMapEntries, type SchemaMapSetting } from './schema-map.js';
 import type { Stores } from '../storage/location.js';
 import type { ColumnType } from '../types.js';
 
