@@ -35,6 +35,8 @@ export interface HandlerConfig {
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
   aws: ConvertTask['aws'];
+  /** SCHEMA_REGISTRY and its rules, passed to every task. */
+  schemaRegistry?: ConvertTask['schemaRegistry'];
 }
 
 export interface HandlerDeps {
@@ -138,6 +140,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
       skipDuplicates: config.duplicateCheck === 'always' || attempt > 1,
       aws: config.aws,
+      ...(config.schemaRegistry ? { schemaRegistry: config.schemaRegistry } : {}),
     };
     const version: ObjectVersion | undefined = event.eTag ? { bucket: event.bucket, key: event.key, etag: event.eTag } : undefined;
     if (version) {
@@ -169,6 +172,10 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
       metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
       if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
+      for (const change of result.schemaChanges ?? []) {
+        metrics.count(MetricName.SchemaChanges);
+        fileLog.info({ schemaChange: change.kind, dataset: change.dataset, column: change.column, from: change.from, to: change.to }, 'dataset schema changed');
+      }
       fileLog.info({ outcome: 'converted', rows: result.rows, columns: result.columns.map((c) => `${c.name}:${c.type}`).join(', '), ms: Math.round(result.conversionMs), bytesIn: result.bytesIn, bytesOut: result.bytesOut }, 'converted');
     } else if (result.outcome === 'duplicate') {
       metrics.count(MetricName.DuplicatesSkipped);

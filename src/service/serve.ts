@@ -11,6 +11,7 @@ import { deadLetterQueueOf, QueueLookupError } from '../dlq/queues.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
+import { SchemaDocumentStore } from '../schema/store.js';
 import { Stores } from '../storage/location.js';
 import { AckBatcher } from './acks.js';
 import { createMessageHandler, type InFlight } from './handler.js';
@@ -45,6 +46,13 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     throw new StartupError(`invalid setting SCHEMA_MAP: ${error.message}`);
   });
 
+  const schemaRegistry = settings.schemaRegistry && { location: settings.schemaRegistry, evolution: settings.schemaEvolution, dataset: settings.schemaDataset };
+  if (schemaRegistry) {
+    await SchemaDocumentStore.forLocation(clients, schemaRegistry.location).check().catch((error: Error) => {
+      throw new StartupError(`invalid setting SCHEMA_REGISTRY: ${error.message}`);
+    });
+  }
+
   const metrics = new MetricsBuffer({
     client: clients.cloudwatch,
     namespace: settings.metricsNamespace,
@@ -78,6 +86,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
         backoffBaseSeconds: settings.backoffBaseSeconds,
         backoffMaxSeconds: settings.backoffMaxSeconds,
         aws: { endpoint: settings.awsEndpointUrl, region: settings.awsRegion, concurrency: settings.concurrency },
+        ...(schemaRegistry ? { schemaRegistry } : {}),
       },
       sqs: clients.sqs,
       queueUrl: settings.queueUrl,

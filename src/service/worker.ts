@@ -7,7 +7,8 @@ import { createAwsClients, type AwsClients } from '../aws.js';
 import { classifyFailure, type Failure } from '../errors.js';
 import { FormatRegistry } from '../formats/registry.js';
 import { registerBuiltinFormats } from '../formats/builtin.js';
-import { convertObject, normalizeEtag, SOURCE_ETAG, type EngineOptions } from '../pipeline/convert.js';
+import { convertObject, normalizeEtag, SOURCE_ETAG, type EngineOptions, type SchemaChangeNote } from '../pipeline/convert.js';
+import { registryResolver, type SchemaRegistryConfig } from '../schema/resolver.js';
 import { S3Store } from '../storage/s3.js';
 import type { Column } from '../types.js';
 
@@ -18,12 +19,14 @@ export interface ConvertTask {
   /** Skip when every output already carries the source's ETag (a duplicate delivery). */
   skipDuplicates: boolean;
   aws: { endpoint?: string; region?: string; concurrency: number };
+  /** SCHEMA_REGISTRY and its rules; absent: the file is written with its own inferred types. */
+  schemaRegistry?: SchemaRegistryConfig;
   /** Set to 1 by the pool when the task should stop at the next safe point. */
   cancel?: Int32Array;
 }
 
 export type TaskResult =
-  | { outcome: 'converted'; rows: number; columns: Column[]; bytesIn: number; bytesOut: number; conversionMs: number }
+  | { outcome: 'converted'; rows: number; columns: Column[]; bytesIn: number; bytesOut: number; conversionMs: number; schemaChanges?: SchemaChangeNote[] }
   | { outcome: 'duplicate' }
   | { outcome: 'failed'; failure: Failure };
 
@@ -54,6 +57,8 @@ export default async function convertTask(task: ConvertTask): Promise<TaskResult
       options: task.options,
       registry,
       signal: controller.signal,
+      // Built here, from plain data, so the registry is read and written with this thread's clients.
+      ...(task.schemaRegistry ? { resolveSchema: registryResolver(clients, task.schemaRegistry, { sourceRoot: source.root, pinned: task.options.pinnedTypes }) } : {}),
     });
     return {
       outcome: 'converted',
@@ -62,6 +67,7 @@ export default async function convertTask(task: ConvertTask): Promise<TaskResult
       bytesIn: summary.bytesIn,
       bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0),
       conversionMs: summary.seconds * 1000,
+      ...(summary.schemaChanges ? { schemaChanges: summary.schemaChanges } : {}),
     };
   } catch (error) {
     return { outcome: 'failed', failure: classifyFailure(error) };
