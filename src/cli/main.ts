@@ -6,6 +6,7 @@ import { FormatRegistry } from '../formats/registry.js';
 import { registerBuiltinFormats } from '../formats/builtin.js';
 import { registerConvertCommand } from './convert.js';
 import { registerDlqCommand } from './dlq.js';
+import { registerSchemaCommand } from './schema.js';
 import { registerServeCommand } from './serve.js';
 import { registerSetupCommand } from './setup.js';
 
@@ -27,6 +28,7 @@ registerConvertCommand(program, { registry, clients: lazyClients });
 registerServeCommand(program, { registry });
 registerSetupCommand(program, { clients: lazyClients });
 registerDlqCommand(program, { clients: lazyClients });
+registerSchemaCommand(program, { clients: lazyClients });
 
 try {
   await program.parseAsync();
