@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { FormatRegistry } from '../formats/registry.js';
 import { convertObject, type ConversionSummary, type SchemaChangeNote, type SchemaResolver } from '../pipeline/convert.js';
-import { datasetOf, parseDatasetRule, type DatasetRule } from '../schema/dataset.js';
+import { datasetOf, DEFAULT_DATASET_RULE, parseDatasetRule, type DatasetRule } from '../schema/dataset.js';
 import { EVOLUTION_MODES, type EvolutionMode } from '../schema/evolution.js';
 import { parseRegistryLocation, type RegistryLocation } from '../schema/location.js';
 import { createSchemaResolver } from '../schema/resolver.js';
@@ -45,7 +45,11 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
     .option('--no-progress', 'never show a progress bar')
     .option('--schema-registry <s3://bucket/prefix/>', 'keep one schema per dataset there, as the service does with SCHEMA_REGISTRY', parsedBy(parseRegistryLocation))
     .addOption(new Option('--schema-evolution <mode>', 'what a file that does not fit its dataset does (SCHEMA_EVOLUTION)').choices(EVOLUTION_MODES).default('add-columns'))
-    .option('--schema-dataset <rule>', 'which inputs share a dataset: folder, depth:N or regex:PATTERN over the S3 key, or the local path as given (SCHEMA_DATASET)', parsedBy(parseDatasetRule), { kind: 'folder' })
+    .addOption(
+      new Option('--schema-dataset <rule>', 'which inputs share a dataset: folder, depth:N or regex:PATTERN over the S3 key, or the local path as given (SCHEMA_DATASET)')
+        .argParser(parsedBy(parseDatasetRule))
+        .default(DEFAULT_DATASET_RULE, 'folder'),
+    )
     .option('--dataset <name>', 'put every input in this dataset instead');
   addEngineOptions(command, deps.registry).action(async (inputs: string[], flags: ConvertFlags) => {
     const { formats, options } = await engineOptionsFrom(flags, deps.registry);
