@@ -36,7 +36,8 @@ interface Registered {
 async function pipelineWithRegistry(name: string): Promise<{ pipeline: TestPipeline; registry: string; bucket: string }> {
   const pipeline = await createTestPipeline(name);
   const bucket = uniqueName(`${name}-schemas`);
-  const queue = new URL(pipeline.queueUrl).pathname.split('/').pop()!;
+  // The ARN ends with the queue's name on every emulator; queue URLs differ in shape.
+  const queue = pipeline.queueArn.split(':').pop()!;
   const again = await setupPipeline(pipeline.clients, {
     inputBucket: pipeline.inputBucket,
     outputBucket: pipeline.outputBucket,
