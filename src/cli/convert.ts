@@ -1,17 +1,27 @@
 /** The `convert` command: local paths or s3:// URIs in, one file per format out, a summary printed. */
 import path from 'node:path';
-import { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { FormatRegistry } from '../formats/registry.js';
-import { convertObject, type ConversionSummary } from '../pipeline/convert.js';
-import { Stores } from '../storage/location.js';
+import { convertObject, type ConversionSummary, type SchemaChangeNote, type SchemaResolver } from '../pipeline/convert.js';
+import { datasetOf, DEFAULT_DATASET_RULE, parseDatasetRule, type DatasetRule } from '../schema/dataset.js';
+import { EVOLUTION_MODES, type EvolutionMode } from '../schema/evolution.js';
+import { parseRegistryLocation, type RegistryLocation } from '../schema/location.js';
+import { createSchemaResolver } from '../schema/resolver.js';
+import { SchemaDocumentStore } from '../schema/store.js';
+import { isS3Uri, parseS3Uri, Stores } from '../storage/location.js';
 import type { AwsClients } from '../aws.js';
+import type { ColumnType } from '../types.js';
 import { addEngineOptions, engineOptionsFrom, type EngineFlags } from './engine-options.js';
 
 interface ConvertFlags extends EngineFlags {
   out: string;
   json?: boolean;
   progress?: boolean;
+  schemaRegistry?: RegistryLocation;
+  schemaEvolution: EvolutionMode;
+  schemaDataset: DatasetRule;
+  dataset?: string;
 }
 
 type Outcome = { input: string; ok: true; summary: ConversionSummary } | { input: string; ok: false; error: string; code?: string };
@@ -32,7 +42,15 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
     .argument('<input...>', 'CSV files, optionally gzipped')
     .requiredOption('--out <dir-or-s3-prefix>', 'output directory or s3://bucket/prefix/')
     .option('--json', 'print the summary as JSON')
-    .option('--no-progress', 'never show a progress bar');
+    .option('--no-progress', 'never show a progress bar')
+    .option('--schema-registry <s3://bucket/prefix/>', 'keep one schema per dataset there, as the service does with SCHEMA_REGISTRY', parsedBy(parseRegistryLocation))
+    .addOption(new Option('--schema-evolution <mode>', 'what a file that does not fit its dataset does (SCHEMA_EVOLUTION)').choices(EVOLUTION_MODES).default('add-columns'))
+    .addOption(
+      new Option('--schema-dataset <rule>', 'which inputs share a dataset: folder, depth:N or regex:PATTERN over the S3 key, or the local path as given (SCHEMA_DATASET)')
+        .argParser(parsedBy(parseDatasetRule))
+        .default(DEFAULT_DATASET_RULE, 'folder'),
+    )
+    .option('--dataset <name>', 'put every input in this dataset instead');
   addEngineOptions(command, deps.registry).action(async (inputs: string[], flags: ConvertFlags) => {
     const { formats, options } = await engineOptionsFrom(flags, deps.registry);
     const stores = new Stores(deps.clients);
@@ -40,6 +58,8 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
     const names = inputs.map(outputName);
     const duplicate = names.find((name, i) => names.indexOf(name) !== i);
     if (duplicate) command.error(`two inputs would both write "${duplicate}": convert them into different --out directories`);
+
+    const resolverFor = schemaResolvers(flags, options.pinnedTypes, deps.clients, command);
 
     const showProgress = !flags.json && flags.progress !== false && Boolean(process.stdout.isTTY);
     const outcomes: Outcome[] = [];
@@ -55,6 +75,7 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
           })),
           options,
           registry: deps.registry,
+          ...(resolverFor ? { resolveSchema: resolverFor(input) } : {}),
           onProgress: bar && ((read, total) => bar.update(read, total)),
         });
         bar?.stop();
@@ -72,6 +93,45 @@ export function registerConvertCommand(program: Command, deps: { registry: Forma
     else process.stdout.write(`${outcomes.length - failed} converted, ${failed} failed\n`);
     process.exitCode = failed === 0 ? 0 : 1;
   });
+}
+
+/**
+ * With `--schema-registry`, the resolver for each input: the same rules as the service, with the
+ * dataset taken from the S3 key, or from the local path as typed (so `sales/2024/a.csv` here
+ * joins the dataset `sales/2024` there), unless `--dataset` names it.
+ */
+function schemaResolvers(
+  flags: ConvertFlags,
+  pinned: ReadonlyMap<string, ColumnType> | undefined,
+  clients: () => AwsClients,
+  command: Command,
+): ((input: string) => SchemaResolver) | undefined {
+  if (!flags.schemaRegistry) {
+    if (flags.dataset !== undefined) command.error('--dataset needs --schema-registry');
+    return undefined;
+  }
+  const store = SchemaDocumentStore.forLocation(clients(), flags.schemaRegistry);
+  return (input) => {
+    const key = isS3Uri(input) ? parseS3Uri(input).key : input.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
+    const dataset = flags.dataset ?? datasetOf(flags.schemaDataset, key);
+    return createSchemaResolver({
+      store,
+      evolution: flags.schemaEvolution,
+      datasetOf: () => dataset,
+      sourceRoot: isS3Uri(input) ? `s3://${parseS3Uri(input).bucket}` : path.dirname(path.resolve(input)),
+      ...(pinned ? { pinned } : {}),
+    });
+  };
+}
+
+function parsedBy<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
 }
 
 /** Shown only for large files, so short runs keep a clean log. */
@@ -104,8 +164,14 @@ function describe(summary: ConversionSummary): string {
     `✓ ${summary.source}\n` +
     `  ${summary.rows} rows, ${summary.columns.length} columns, ${formatBytes(summary.bytesIn)} in → ${outputs}, ${summary.seconds.toFixed(2)} s\n` +
     `  columns: ${columns}\n` +
+    (summary.schemaChanges ?? []).map((change) => `  dataset schema: ${describeChange(change)}\n`).join('') +
     summary.outputs.map((output) => `  wrote ${output.location}\n`).join('')
   );
+}
+
+function describeChange(change: SchemaChangeNote): string {
+  const what = change.column === undefined ? `${change.kind} ${change.to ?? ''}` : `${change.kind} ${change.column}${change.from ? ` ${change.from} →` : ''} ${change.to ?? ''}`;
+  return `"${change.dataset}" ${what.trim()}`;
 }
 
 function formatBytes(bytes: number): string {

@@ -9,6 +9,7 @@ import { registerBuiltinFormats } from '../formats/builtin.js';
 import { registerBackfillCommand } from './backfill.js';
 import { registerConvertCommand } from './convert.js';
 import { registerDlqCommand } from './dlq.js';
+import { registerSchemaCommand } from './schema.js';
 import { registerServeCommand } from './serve.js';
 import { registerSetupCommand } from './setup.js';
 
@@ -31,6 +32,7 @@ registerServeCommand(program, { registry });
 registerSetupCommand(program, { clients: lazyClients });
 registerDlqCommand(program, { clients: lazyClients });
 registerBackfillCommand(program, { registry });
+registerSchemaCommand(program, { clients: lazyClients });
 
 try {
   await program.parseAsync();

@@ -14,6 +14,7 @@ import {
 import { CreateQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AwsClients } from '../aws.js';
+import { describeRegistryLocation, parseRegistryLocation, type RegistryLocation } from '../schema/location.js';
 
 export interface SetupOptions {
   inputBucket: string;
@@ -30,6 +31,8 @@ export interface SetupOptions {
   suffix?: string | string[];
   /** Seconds; left as it is on the queue when not given. */
   visibilityTimeout?: number;
+  /** `s3://bucket/prefix/` for SCHEMA_REGISTRY: its bucket is created too. */
+  schemaRegistry?: string;
 }
 
 export interface SetupResult {
@@ -45,6 +48,8 @@ export interface SetupResult {
    * the consumer acknowledges and drops it (parseNotification gives `kind: 'test-event'`).
    */
   notificationUpdated: boolean;
+  /** The SCHEMA_REGISTRY value to give the service, when asked for. */
+  schemaRegistry?: string;
 }
 
 const DEFAULT_SUFFIXES = ['.csv', '.csv.gz'];
@@ -64,6 +69,10 @@ export async function setupPipeline(clients: AwsClients, options: SetupOptions):
   const region = await s3.config.region();
   await ensureBucket(clients, settings.inputBucket, region);
   await ensureBucket(clients, settings.outputBucket, region);
+  // Documents are created by the first file of each dataset; the bucket is all the registry needs.
+  if (settings.schemaRegistry && ![settings.inputBucket, settings.outputBucket].includes(settings.schemaRegistry.bucket)) {
+    await ensureBucket(clients, settings.schemaRegistry.bucket, region);
+  }
 
   const dlqUrl = await ensureQueue(clients, settings.dlq);
   await sqs.send(
@@ -101,12 +110,14 @@ export async function setupPipeline(clients: AwsClients, options: SetupOptions):
     dlqArn,
     suffixes: settings.suffixes,
     notificationUpdated,
+    ...(settings.schemaRegistry ? { schemaRegistry: describeRegistryLocation(settings.schemaRegistry) } : {}),
   };
 }
 
-type Settings = Required<Omit<SetupOptions, 'suffix' | 'visibilityTimeout'>> & {
+type Settings = Required<Omit<SetupOptions, 'suffix' | 'visibilityTimeout' | 'schemaRegistry'>> & {
   suffixes: string[];
   visibilityTimeout?: number;
+  schemaRegistry?: RegistryLocation;
 };
 
 /** Every option is checked here, before anything is created, so a bad run changes nothing. */
@@ -137,6 +148,14 @@ function validate(options: SetupOptions): Settings {
       if (a !== b && a.endsWith(b)) problems.push(`suffixes "${a}" and "${b}" overlap; S3 refuses overlapping rules`);
     }
   }
+  let schemaRegistry: RegistryLocation | undefined;
+  if (options.schemaRegistry !== undefined) {
+    try {
+      schemaRegistry = parseRegistryLocation(options.schemaRegistry);
+    } catch (error) {
+      problems.push(`schemaRegistry ${(error as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new Error(`setup: ${problems.join('; ')}`);
   return {
     inputBucket: options.inputBucket,
@@ -146,6 +165,7 @@ function validate(options: SetupOptions): Settings {
     maxReceiveCount,
     suffixes,
     ...(vt === undefined ? {} : { visibilityTimeout: vt }),
+    ...(schemaRegistry ? { schemaRegistry } : {}),
   };
 }
 
@@ -302,6 +322,7 @@ export function registerSetupCommand(program: Command, deps: SetupCommandDeps): 
     .option('--max-receive-count <n>', 'receives before a message is dead-lettered', integer, 5)
     .option('--suffix <suffix>', `key suffix that triggers a conversion; repeat for several (default: ${DEFAULT_SUFFIXES.join(' ')})`, collect)
     .option('--visibility-timeout <seconds>', 'queue visibility timeout (default: leave as is)', integer)
+    .option('--schema-registry <s3://bucket/prefix/>', 'also create the bucket for dataset schemas (the SCHEMA_REGISTRY to give the service)')
     .option('--json', 'print the result as JSON')
     .action(async (flags: SetupFlags) => {
       const result = await setupPipeline(deps.clients(), {
@@ -312,6 +333,7 @@ export function registerSetupCommand(program: Command, deps: SetupCommandDeps): 
         ...(flags.dlq === undefined ? {} : { dlq: flags.dlq }),
         ...(flags.suffix === undefined ? {} : { suffix: flags.suffix }),
         ...(flags.visibilityTimeout === undefined ? {} : { visibilityTimeout: flags.visibilityTimeout }),
+        ...(flags.schemaRegistry === undefined ? {} : { schemaRegistry: flags.schemaRegistry }),
       });
       print(flags.json ? JSON.stringify(result, null, 2) : describe(result));
     });
@@ -325,6 +347,7 @@ interface SetupFlags {
   maxReceiveCount: number;
   suffix?: string[];
   visibilityTimeout?: number;
+  schemaRegistry?: string;
   json?: boolean;
 }
 
@@ -345,6 +368,7 @@ function describe(result: SetupResult): string {
     `queue:         ${result.queueUrl}`,
     `dead letters:  ${result.dlqUrl}`,
     `notification:  ObjectCreated with suffix ${suffixes} -> queue (${result.notificationUpdated ? 'written' : 'unchanged'})`,
+    ...(result.schemaRegistry ? [`schemas:       ${result.schemaRegistry} (set SCHEMA_REGISTRY to this)`] : []),
     ...(result.notificationUpdated
       ? ['S3 sent an s3:TestEvent to the queue; the service acknowledges and drops it.']
       : []),

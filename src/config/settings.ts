@@ -10,6 +10,9 @@ import { BYTE_SIZE_UNITS, parseByteSize } from './byte-size.js';
 import { KEY_TEMPLATE_MEANINGS, keyTemplateProblems, type KeyTemplatePlaceholder } from './key-template.js';
 import { bucketNameProblem } from './s3-names.js';
 import { schemaMapSetting, type SchemaMapSetting } from './schema-map.js';
+import { DATASET_RULE_FORMS, parseDatasetRule, type DatasetRule } from '../schema/dataset.js';
+import { EVOLUTION_MODES, type EvolutionMode } from '../schema/evolution.js';
+import { parseRegistryLocation, type RegistryLocation } from '../schema/location.js';
 
 export const CSV_PARSER_NAMES = ['fast-csv', 'papaparse'] as const;
 export const CSV_ENCODINGS = ['utf-8', 'latin1'] as const;
@@ -40,6 +43,10 @@ export interface Settings {
   backoffMaxSeconds: number;
   duplicateCheck: (typeof DUPLICATE_CHECKS)[number];
   schemaMap: SchemaMapSetting | undefined;
+  /** Unset: no dataset schemas, every file keeps its own inferred types. */
+  schemaRegistry: RegistryLocation | undefined;
+  schemaEvolution: EvolutionMode;
+  schemaDataset: DatasetRule;
   metricsEnabled: boolean;
   metricsNamespace: string;
   metricsFlushSeconds: number;
@@ -147,6 +154,18 @@ const byteSize = z.string().transform((text, ctx) => {
   }
   return bytes;
 });
+
+/** Runs one of the schema module's parsers, turning its Error into the setting's message. */
+function parsedBy<T>(parse: (text: string) => T) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+}
 
 const DELIMITERS: Record<string, Settings['csvDelimiter']> = { ',': ',', ';': ';', '|': '|', '\t': '\t', tab: '\t', '\\t': '\t' };
 
@@ -312,6 +331,30 @@ export const SETTING_DEFINITIONS = [
     description:
       'Pinned column types by source-key prefix: a JSON object `{"prefix/": "schema file"}` (path or s3:// URI), or the path or s3:// URI of a JSON file holding that object.',
     schema: schemaMapSetting,
+  }),
+  define({
+    name: 'SCHEMA_REGISTRY',
+    key: 'schemaRegistry',
+    presence: 'optional',
+    shownDefault: 'none: each file keeps the types inferred from it',
+    description:
+      'Keeps one schema per dataset as a JSON document under `s3://bucket/prefix/`: later files are written with the registered column types and order (see Dataset schemas).',
+    schema: parsedBy(parseRegistryLocation),
+  }),
+  define({
+    name: 'SCHEMA_EVOLUTION',
+    key: 'schemaEvolution',
+    presence: { default: 'add-columns' },
+    description:
+      'What a file that does not fit its dataset\'s schema does: `add-columns` (new columns are registered; a value that fits no registered type dead-letters the file as SCHEMA_MISMATCH), `widen` (also int64 → double, date → timestamp, any → string, for later files too) or `strict` (any new or missing column dead-letters too).',
+    schema: oneOf(EVOLUTION_MODES),
+  }),
+  define({
+    name: 'SCHEMA_DATASET',
+    key: 'schemaDataset',
+    presence: { default: 'folder' },
+    description: `Which keys share a dataset schema: ${DATASET_RULE_FORMS}. \`folder\`: the key's folder; \`depth:1\`: its first folder; \`regex:\`: the first capture group (or the whole match); a key it does not match belongs to no dataset.`,
+    schema: parsedBy(parseDatasetRule),
   }),
   define({
     name: 'METRICS_ENABLED',

@@ -60,5 +60,10 @@ export class SchemaInference {
   types(): ColumnType[] {
     return Array.from(this.#state, (kind, c) => this.#pinned[c] ?? TYPE_OF_KIND[kind]!);
   }
+
+  /** Per column: true when no row had a value (its type says string, but any type would hold it). */
+  emptyColumns(): boolean[] {
+    return Array.from(this.#state, (kind, c) => kind === NONE && this.#pinned[c] === undefined);
+  }
 }
 

@@ -28,6 +28,8 @@ export const MetricName = {
   InFlight: 'InFlight',
   /** Count: transient failures that will be retried. */
   TransientRetries: 'TransientRetries',
+  /** Count: changes to a dataset's registered schema (registered, column added, type widened or pinned). */
+  SchemaChanges: 'SchemaChanges',
   /** Count: SQS messages received. */
   MessagesReceived: 'MessagesReceived',
   /** Count, local only (in `snapshot()`, never sent): PutMetricData calls that failed. */

@@ -115,7 +115,11 @@ export interface SchemaChangeNote {
   to?: string;
 }
 
-export type SchemaResolver = (file: { key: string; schema: TableSchema }) => Promise<WrittenSchema>;
+/**
+ * `empty`: per column of `schema`, true when the file held no value in it (an all-empty column fits
+ * any registered type, though its inferred type is string).
+ */
+export type SchemaResolver = (file: { key: string; schema: TableSchema; empty: readonly boolean[] }) => Promise<WrittenSchema>;
 
 export interface OutputSummary {
   format: string;
@@ -184,7 +188,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
     }
     const inferred: TableSchema = { columns: table.columns.map((name, i) => ({ name, type: inference.types()[i]! })) };
     const written: WrittenSchema = request.resolveSchema
-      ? await request.resolveSchema({ key: source.key, schema: inferred })
+      ? await request.resolveSchema({ key: source.key, schema: inferred, empty: inference.emptyColumns() })
       : { schema: inferred, sourceColumns: inferred.columns.map((_, i) => i) };
     const { schema } = written;
     const types = schema.columns.map((column) => column.type);

@@ -53,7 +53,9 @@ export interface AdmissionDeps {
 export async function convertInLane(announced: ConvertTask, deps: AdmissionDeps, signal: AbortSignal): Promise<TaskResult> {
   let task = announced;
   const smallMax = deps.smallFileBytes ?? SMALL_FILE_BYTES;
-  const placement = placeBySize(task.source.key, task.source.size, smallMax);
+  // A dataset schema is read and registered with S3 calls in the middle of a conversion: such files
+  // stream on a worker thread, which has its own clients (the bytes lane does no I/O there).
+  const placement = task.schemaRegistry ? { lane: 'stream' as const, weight: task.source.size ?? Number.POSITIVE_INFINITY } : placeBySize(task.source.key, task.source.size, smallMax);
   const convertBytes = (job: BytesJob, small: { weight: number; light: boolean }) =>
     onPool(deps, { kind: 'bytes', job }, { ...small, signal }, task.source.size) as Promise<BytesResult>;
   if (placement.lane !== 'stream') {

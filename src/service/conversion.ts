@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import type { AwsClients } from '../aws.js';
 import { classifyFailure, SourceChangedError, type Failure } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
-import { convertObject, type EngineOptions } from '../pipeline/convert.js';
+import { convertObject, type EngineOptions, type SchemaChangeNote } from '../pipeline/convert.js';
+import { registryResolver, type SchemaRegistryConfig } from '../schema/resolver.js';
 import { S3Store } from '../storage/s3.js';
 import type { ObjectStore, PendingObject } from '../storage/types.js';
 import type { Column } from '../types.js';
@@ -25,10 +26,12 @@ export interface ConvertTask {
   /** HEAD the outputs first and skip when they already hold this version (a redelivery). */
   checkOutputsFirst: boolean;
   aws: { endpoint?: string; region?: string; concurrency: number };
+  /** SCHEMA_REGISTRY and its rules; absent: the file is written with its own inferred types. */
+  schemaRegistry?: SchemaRegistryConfig;
 }
 
 export type TaskResult = (
-  | { outcome: 'converted'; rows: number; columns: Column[]; bytesIn: number; bytesOut: number; conversionMs: number; published: PublishRecord[] }
+  | { outcome: 'converted'; rows: number; columns: Column[]; bytesIn: number; bytesOut: number; conversionMs: number; published: PublishRecord[]; schemaChanges?: SchemaChangeNote[] }
   | { outcome: 'duplicate' }
   | { outcome: 'superseded'; reason: string }
   | { outcome: 'failed'; failure: Failure }
@@ -77,6 +80,10 @@ export async function convertStreaming(task: ConvertTask, env: StreamingEnv): Pr
       metadata: outputMetadata(version),
       signal: env.signal,
       publish,
+      // Built here, from plain data, so the registry is read and written with this thread's clients.
+      ...(task.schemaRegistry
+        ? { resolveSchema: registryResolver(env.clients, task.schemaRegistry, { sourceRoot: `s3://${task.source.bucket}`, pinned: task.options.pinnedTypes }) }
+        : {}),
     });
     return cleanup.attach(
       publishedResult(publish.records, {
@@ -85,6 +92,7 @@ export async function convertStreaming(task: ConvertTask, env: StreamingEnv): Pr
         bytesIn: summary.bytesIn,
         bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0),
         conversionMs: summary.seconds * 1000,
+        ...(summary.schemaChanges ? { schemaChanges: summary.schemaChanges } : {}),
       }),
     );
   } catch (error) {

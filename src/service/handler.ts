@@ -35,6 +35,8 @@ export interface HandlerConfig {
   backoffBaseSeconds: number;
   backoffMaxSeconds: number;
   aws: ConvertTask['aws'];
+  /** SCHEMA_REGISTRY and its rules, passed to every task. */
+  schemaRegistry?: ConvertTask['schemaRegistry'];
 }
 
 export interface HandlerDeps {
@@ -162,6 +164,7 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
       options: pinnedTypes ? { ...config.engine, pinnedTypes } : config.engine,
       checkOutputsFirst: config.duplicateCheck === 'always' || attempt > 1,
       aws: config.aws,
+      ...(config.schemaRegistry ? { schemaRegistry: config.schemaRegistry } : {}),
     };
     const identity: NotificationIdentity | undefined = event.eTag
       ? { bucket: event.bucket, key: event.key, etag: event.eTag, sequencer: event.sequencer, eventTime: event.eventTime }
@@ -205,6 +208,10 @@ export function createMessageHandler(deps: HandlerDeps, inFlight: InFlight): (me
         metrics.observe(MetricName.BytesOut, result.bytesOut, 'Bytes');
         metrics.observe(MetricName.ConversionMs, result.conversionMs, 'Milliseconds');
         if (event.eventTime) metrics.observe(MetricName.EndToEndLatencyMs, Date.now() - event.eventTime.getTime(), 'Milliseconds');
+        for (const change of result.schemaChanges ?? []) {
+          metrics.count(MetricName.SchemaChanges);
+          fileLog.info({ schemaChange: change.kind, dataset: change.dataset, column: change.column, from: change.from, to: change.to }, 'dataset schema changed');
+        }
         // The common path creates every output; anything else (an older version replaced…) is worth a word.
         const unusual = result.published.filter((output) => output.how !== 'created');
         fileLog.info(

@@ -15,6 +15,7 @@ import type { Settings } from '../config/settings.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
+import { SchemaDocumentStore } from '../schema/store.js';
 import { Stores } from '../storage/location.js';
 import { AckBatcher } from './acks.js';
 import { convertInLane } from './admission.js';
@@ -53,6 +54,12 @@ export async function startService(settings: Settings, registry: FormatRegistry,
   await schemas.check().catch((error: Error) => {
     throw new StartupError(`invalid setting SCHEMA_MAP: ${error.message}`);
   });
+  const schemaRegistry = settings.schemaRegistry && { location: settings.schemaRegistry, evolution: settings.schemaEvolution, dataset: settings.schemaDataset };
+  if (schemaRegistry) {
+    await SchemaDocumentStore.forLocation(clients, schemaRegistry.location).check().catch((error: Error) => {
+      throw new StartupError(`invalid setting SCHEMA_REGISTRY: ${error.message}`);
+    });
+  }
 
   const eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
   eventLoopDelay.enable();
@@ -103,6 +110,7 @@ export async function startService(settings: Settings, registry: FormatRegistry,
         backoffBaseSeconds: settings.backoffBaseSeconds,
         backoffMaxSeconds: settings.backoffMaxSeconds,
         aws: { endpoint: settings.awsEndpointUrl, region: settings.awsRegion, concurrency: settings.concurrency },
+        ...(schemaRegistry ? { schemaRegistry } : {}),
       },
       leases,
       convert: (task, signal) => convertInLane(task, { clients, registry, pool, heapMb: settings.workerHeapMb }, signal),

@@ -47,6 +47,9 @@ describe('settings', () => {
         backoffBaseSeconds: 10,
         backoffMaxSeconds: 900,
         schemaMap: undefined,
+        schemaRegistry: undefined,
+        schemaEvolution: 'add-columns',
+        schemaDataset: { kind: 'folder' },
         metricsEnabled: true,
         metricsNamespace: 'S3CsvConverter',
         metricsFlushSeconds: 60,
@@ -344,6 +347,28 @@ describe('settings', () => {
     it('validates a map read from a file with the same schema', () => {
       expect(parseSchemaMapJson('{"a/": "s3://b-1/a.json"}', 's3://cfg/map.json')).to.deep.equal({ 'a/': 's3://b-1/a.json' });
       expect(() => parseSchemaMapJson('["a"]', 's3://cfg/map.json')).to.throw(/^s3:\/\/cfg\/map\.json: must be a JSON object/);
+    });
+  });
+
+  describe('dataset schemas', () => {
+    it('reads SCHEMA_REGISTRY as a bucket and a prefix ending in a slash, and the evolution mode and dataset rule', () => {
+      const s = load({ SCHEMA_REGISTRY: 's3://schemas-1/team/', SCHEMA_EVOLUTION: ' Widen ', SCHEMA_DATASET: 'depth:2' });
+      expect(s.schemaRegistry).to.deep.equal({ bucket: 'schemas-1', prefix: 'team/' });
+      expect(s.schemaEvolution).to.equal('widen');
+      expect(s.schemaDataset).to.deep.equal({ kind: 'depth', depth: 2 });
+      expect(load({ SCHEMA_REGISTRY: 's3://schemas-1', SCHEMA_DATASET: 'regex:^([^/]+)/' })).to.deep.include({
+        schemaRegistry: { bucket: 'schemas-1', prefix: '' },
+        schemaDataset: { kind: 'regex', source: '^([^/]+)/' },
+      });
+    });
+
+    it('names the setting and the rule for each bad value', () => {
+      expect(problem({ SCHEMA_REGISTRY: 'schemas-1/team/' })).to.equal('invalid setting SCHEMA_REGISTRY="schemas-1/team/": must look like s3://bucket/prefix/');
+      expect(problem({ SCHEMA_REGISTRY: 's3://Schemas/' })).to.match(/^invalid setting SCHEMA_REGISTRY="s3:\/\/Schemas\/": bucket name "Schemas" may contain only/);
+      expect(problem({ SCHEMA_EVOLUTION: 'loose' })).to.equal('invalid setting SCHEMA_EVOLUTION="loose": must be one of add-columns, widen, strict');
+      expect(problem({ SCHEMA_DATASET: 'depth:0' })).to.equal('invalid setting SCHEMA_DATASET="depth:0": depth must be a whole number from 1 to 100, e.g. depth:1');
+      expect(problem({ SCHEMA_DATASET: 'regex:(' })).to.match(/^invalid setting SCHEMA_DATASET="regex:\(": the pattern is not a valid regular expression/);
+      expect(problem({ SCHEMA_DATASET: 'by-table' })).to.match(/^invalid setting SCHEMA_DATASET="by-table": must be `folder`/);
     });
   });
 

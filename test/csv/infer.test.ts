@@ -173,3 +173,15 @@ describe('SchemaInference', () => {
     });
   });
 });
+
+describe('SchemaInference.emptyColumns', () => {
+  it('marks the columns no row gave a value (their string type would fit any type), never a pinned one', () => {
+    const inference = new SchemaInference(4, [undefined, undefined, 'int64', undefined]);
+    inference.observe([
+      ['', 'a', '', '1'],
+      ['', '', '', '2'],
+    ]);
+    expect(inference.types()).to.deep.equal(['string', 'string', 'int64', 'int64']);
+    expect(inference.emptyColumns()).to.deep.equal([true, false, false, false]);
+  });
+});

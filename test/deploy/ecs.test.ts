@@ -54,6 +54,7 @@ interface MetricQuery {
 const DELIBERATELY_UNSET: Record<string, string> = {
   AWS_ENDPOINT_URL: 'unset means the real AWS endpoints; it exists for emulators',
   SCHEMA_MAP: 'unset means every column type is inferred',
+  SCHEMA_REGISTRY: 'unset means no dataset schemas: each file keeps its own inferred types',
   CSV_DELIMITER: 'unset means detected from each file’s header',
 };
 
