@@ -11,15 +11,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openCsv, type CsvParserName } from '../src/csv/read.js';
 import { SchemaInference } from '../src/csv/infer.js';
-import { registerBuiltinFormats } from '../src/formats/builtin.js';
-import { FormatRegistry } from '../src/formats/registry.js';
+import { loadFormats } from '../src/formats/plugins.js';
 import { convertObject, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/pipeline/convert.js';
 import { LocalStore } from '../src/storage/local.js';
 import type { ObjectHead, ObjectStore, PendingObject, SourceObject } from '../src/storage/types.js';
 
 export type EngineJob =
   /** `formats: []` runs both passes and the spool with no writer: the cost of holding the rows. */
-  | { kind: 'ours'; file: string; parser: CsvParserName; formats: string[]; outDir?: string; parallelFormats?: boolean }
+  | { kind: 'ours'; file: string; parser: CsvParserName; formats: string[]; outDir?: string }
   | { kind: 'pass1'; file: string; parser: CsvParserName }
   | { kind: 'duckdb'; file: string; threads: number }
   /** The 20 KB files of the service bench, from memory, one after another: CPU ms per file. */
@@ -60,12 +59,11 @@ class DiscardStore implements ObjectStore {
 }
 
 async function ours(job: Extract<EngineJob, { kind: 'ours' }>): Promise<{ rows: number; bytesOut: number }> {
-  const registry = registerBuiltinFormats(new FormatRegistry());
+  const registry = await loadFormats();
   // Discarded outputs keep every format on this thread (the engine only hands a format to a thread
   // of its own when the store can be reopened there); a directory allows it.
   const out: ObjectStore = job.outDir ? new LocalStore(job.outDir) : new DiscardStore();
-  // `parallelFormats` is read by engines that have it and ignored by those that do not.
-  const options: EngineOptions & { parallelFormats?: boolean } = { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser, parallelFormats: job.parallelFormats ?? false };
+  const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser };
   const summary = await convertObject({
     source: { store: new LocalStore(path.dirname(job.file)), key: path.basename(job.file) },
     outputs: job.formats.map((format) => ({ format, store: out, key: `out.${format}` })),
@@ -106,7 +104,7 @@ class MemoryStore implements ObjectStore {
 }
 
 async function small(job: Extract<EngineJob, { kind: 'small' }>): Promise<{ rows: number; bytesOut: number; files: number; cpuMsPerFile: number }> {
-  const registry = registerBuiltinFormats(new FormatRegistry());
+  const registry = await loadFormats();
   const objects = new Map<string, Buffer>();
   for (const file of job.files) objects.set(path.basename(file), await readFile(file));
   const source = new MemoryStore(objects);

@@ -12,7 +12,6 @@ import { bigCsv, smallCsvs } from './data.js';
 import type { EngineJob, EngineResult } from './engine-child.js';
 import { BENCH_VISIBILITY_TIMEOUT, createInputSide, runConsumer, uploadWithNotifications, type ConsumerRun, type ConsumerSpec, type Emulated } from './e2e.js';
 import { SERVICE_QUESTIONS, summarizeDir, type ThreadSummary } from './cpuprofile.js';
-import { parallelSection, parallelTable, type ParallelRow } from './parallel.js';
 import { BENCH_DIR, CLI, DATA_DIR, ROOT, machineInfo, peakRssMiB, round, startMoto, stopChild, useFakeCredentials, type Moto } from './support.js';
 
 const args = process.argv.slice(2);
@@ -97,12 +96,6 @@ async function engineSection(): Promise<EngineRow[]> {
       }
       jobs.push([`ours ${parser} pass 1 only (parse + infer)`, { kind: 'pass1', file, parser }]);
     }
-  }
-  if (!quick) {
-    // Parallel format conversion within a file (issue 2): the same parse, Avro on a thread of its own.
-    const outDir = path.join(DATA_DIR, 'tmp', 'engine-out');
-    jobs.push(['ours fast-csv → Parquet + Avro to disk, one thread', { kind: 'ours', file, parser: 'fast-csv', formats: ['parquet', 'avro'], outDir, parallelFormats: false }]);
-    jobs.push(['ours fast-csv → Parquet + Avro to disk, formats on 2 threads', { kind: 'ours', file, parser: 'fast-csv', formats: ['parquet', 'avro'], outDir, parallelFormats: true }]);
   }
   const rows: EngineRow[] = [];
   for (const [name, job] of jobs) {
@@ -298,7 +291,7 @@ function table(headers: string[], rows: (string | number | undefined)[][]): stri
 const fmt = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? undefined : value.toFixed(digits));
 const costPerMillion = (cpuMs: number) => ((cpuMs * 1e6) / 3.6e6) * (FARGATE.vcpuHour + FARGATE.gbPerVcpu * FARGATE.gbHour);
 
-function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRun, smallEngine?: SmallEngineRow[], parallel?: ParallelRow[]): string {
+function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRun, smallEngine?: SmallEngineRow[]): string {
   const out: string[] = [];
   const m = results.machine as Record<string, unknown>;
   out.push(
@@ -322,10 +315,6 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
         met: best.vsDuckdb1! >= 0.12 ? `yes (${best.name.split(' ')[1]})` : 'NO',
       });
     }
-  }
-  if (parallel) {
-    out.push(`\nParallel format writing (convert --parallel-formats: each format after the first on a thread of its own) vs one thread, ${Math.round(SIZES.engineBytes / 1e6)} MB, local outputs`);
-    out.push(parallelTable(parallel));
   }
   if (small) {
     const noop = small.find((r) => r.name.startsWith('no-op') && !r.name.includes('keep-alive'));
@@ -424,12 +413,6 @@ async function main(): Promise<void> {
   let memory: ConsumerRun | undefined;
   let smallEngine: SmallEngineRow[] | undefined;
   if (wants('engine') && !profile) engine = await engineSection();
-  let parallel: ParallelRow[] | undefined;
-  if (wants('parallel') && !profile) {
-    // --parallel-formats on and off on the engine file, alternated (bench/parallel.ts); fast-csv only in a quick run.
-    parallel = await parallelSection({ file: await bigCsv(SIZES.engineName, SIZES.engineBytes, log), repeat: quick ? 1 : 2, parsers: quick ? ['fast-csv'] : undefined, log });
-    results.parallelFormats = parallel;
-  }
   if ((wants('engine') || wants('small')) && !profile) smallEngine = await smallEngineSection();
   if (wants('small') || wants('memory') || profile) {
     ensurePythonEnvs();
@@ -456,7 +439,7 @@ async function main(): Promise<void> {
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
   if (!profile) {
-    const text = report(engine, small, memory, smallEngine, parallel);
+    const text = report(engine, small, memory, smallEngine);
     console.log(text);
     results.table = text;
     // A partial run (--only) must not overwrite the committed full results.

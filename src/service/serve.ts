@@ -7,6 +7,7 @@ import { Consumer } from 'sqs-consumer';
 import type { Logger } from 'pino';
 import { createAwsClients, type AwsClients } from '../aws.js';
 import type { Settings } from '../config/settings.js';
+import { loadFormatOptions } from '../config/format-settings.js';
 import { deadLetterQueueOf, QueueLookupError } from '../dlq/queues.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { MetricsBuffer } from '../metrics/cloudwatch.js';
@@ -59,7 +60,8 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     delimiter: settings.csvDelimiter,
     encoding: settings.csvEncoding,
     rowGroupSize: settings.rowGroupSize,
-    formatOptions: { parquet: { compression: settings.parquetCompression }, avro: { compression: settings.avroCodec } },
+    formatOptions: loadFormatOptions(registry),
+    rowGroupBytes: settings.rowGroupBytes,
     maxObjectBytes: settings.maxObjectBytes,
     tmpDir: settings.tmpDir,
   };

@@ -5,8 +5,8 @@
  */
 import { createAwsClients, type AwsClients } from '../aws.js';
 import { classifyFailure, type Failure } from '../errors.js';
-import { FormatRegistry } from '../formats/registry.js';
-import { registerBuiltinFormats } from '../formats/builtin.js';
+import { formatPluginModules } from '../config/settings.js';
+import { loadFormats } from '../formats/plugins.js';
 import { convertObject, normalizeEtag, SOURCE_ETAG, type EngineOptions } from '../pipeline/convert.js';
 import { S3Store } from '../storage/s3.js';
 import type { Column } from '../types.js';
@@ -27,7 +27,8 @@ export type TaskResult =
   | { outcome: 'duplicate' }
   | { outcome: 'failed'; failure: Failure };
 
-const registry = registerBuiltinFormats(new FormatRegistry());
+// The same formats as the main thread: built-in, plus the modules FORMAT_PLUGINS names (validated there).
+const registry = await loadFormats(formatPluginModules());
 let clients: AwsClients | undefined;
 
 export default async function convertTask(task: ConvertTask): Promise<TaskResult> {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parquetFormat } from '../../src/formats/parquet.js';
 import type { TableSchema } from '../../src/types.js';
-import { EDGE_ROWS, EDGE_SCHEMA, LARGE_SCHEMA, batchOf, expectedColumns, largeBatches } from './fixtures.js';
+import { EDGE_ROWS, EDGE_SCHEMA, LARGE_SCHEMA, batchOf, columnOf, expectedColumns, largeBatches } from './fixtures.js';
 import { MemorySink, TempDir, writeBatches } from './memory-sink.js';
 import { checkLargeParquet, readParquet } from './readers.js';
 
@@ -23,7 +23,7 @@ describe('parquet format', () => {
   for (const [compression, codec] of Object.entries(CODECS)) {
     describe(`with ${compression}`, () => {
       it('round-trips types, extremes, nulls and unicode exactly (pyarrow, DuckDB)', async () => {
-        const sink = await writeBatches(parquetFormat, EDGE_SCHEMA, [batchOf(EDGE_ROWS)], { compression });
+        const sink = await writeBatches(parquetFormat, EDGE_SCHEMA, [batchOf(EDGE_SCHEMA, EDGE_ROWS)], { compression });
         const file = await readParquet(await temp.file(`edge.parquet`, sink.bytes()));
 
         expect(file.types).to.deep.equal({
@@ -81,7 +81,7 @@ describe('parquet format', () => {
       ],
     };
     const rows = [[19723, 9.5, 'x', 1n]];
-    const sink = await writeBatches(parquetFormat, schema, [batchOf(rows)], {});
+    const sink = await writeBatches(parquetFormat, schema, [batchOf(schema, rows)], {});
     const file = await readParquet(await temp.file('names.parquet', sink.bytes()));
     expect(Object.keys(file.types)).to.deep.equal(['Order Date', 'prix €', '1st', 'a.b']);
     expect(file.codecs).to.deep.equal(['SNAPPY']);
@@ -149,7 +149,7 @@ describe('parquet format', () => {
     const writer = parquetFormat.createWriter(EDGE_SCHEMA, new MemorySink(), {});
     let error: unknown;
     try {
-      await writer.write({ rowCount: 1, columns: [[1n]] });
+      await writer.write({ rowCount: 1, columns: [columnOf('int64', [1n])] });
     } catch (caught) {
       error = caught;
     }
