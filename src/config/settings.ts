@@ -431,7 +431,7 @@ export const SETTING_DEFINITIONS = [
   define({
     name: 'ROW_GROUP_BYTES',
     key: 'rowGroupBytes',
-    presence: { default: '32MiB' },
+    presence: { default: '16MiB' },
     description: `Most bytes of typed values per row group and per batch (at least 1MiB), so memory follows the bytes of a row, not the count: a file of 150 columns gets shorter row groups than one of 8. Bytes, or with a unit: ${BYTE_SIZE_UNITS.join(', ')}.`,
     schema: byteSize.refine((bytes) => bytes >= 1024 * 1024, 'must be at least 1MiB'),
   }),

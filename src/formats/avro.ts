@@ -175,7 +175,7 @@ class AvroFormatWriter implements FormatWriter {
     this.#schema = schema;
     this.#sink = sink;
     this.#codec = codec;
-    this.#sync = randomBytes(16);
+    this.#sync = syncMarker();
     this.#header = containerHeader(JSON.stringify(avroSchema(schema)), codecName, this.#sync);
   }
 
@@ -300,6 +300,20 @@ class AvroFormatWriter implements FormatWriter {
     this.#rowsInBlock = 0;
     await this.#sink.write(chunk);
   }
+}
+
+/** Random bytes drawn 4 KiB at a time: a call to the random source per file cost more than its block. */
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+/** A file's 16-byte sync marker, random as the spec asks. */
+function syncMarker(): Buffer {
+  if (randomAt + 16 > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomAt = 0;
+  }
+  randomAt += 16;
+  return randomPool.subarray(randomAt - 16, randomAt);
 }
 
 /** A non-negative safe integer as an Avro long. */

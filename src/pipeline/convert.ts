@@ -46,7 +46,7 @@ export interface EngineOptions {
   formatThreadMinBytes?: number;
 }
 
-export const DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   parser: 'papaparse',

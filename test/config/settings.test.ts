@@ -63,7 +63,7 @@ describe('settings', () => {
         csvDelimiter: undefined,
         csvEncoding: 'utf-8',
         rowGroupSize: 50_000,
-        rowGroupBytes: 32 * 2 ** 20,
+        rowGroupBytes: 16 * 2 ** 20,
         tmpDir: os.tmpdir(),
       });
     });
