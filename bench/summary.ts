@@ -1,6 +1,6 @@
 /**
  * bench/results.json: the sections of the latest run of each (a partial run replaces only the
- * sections it ran, and every section says which run it came from), and a `summary` of stable
+ * sections it ran, and every section's `measuredIn` says which run it came from), and a `summary` of stable
  * fields from this run's sections, null for a section that did not run.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -96,6 +96,8 @@ export function summarize(results: Record<string, unknown>): BenchSummary {
 
 /** Keys of results.json that are not sections. */
 const NOT_SECTIONS = new Set(['summary', 'lastRun', 'machine', 'mode', 'table', 'targets', 'seconds']);
+/** Sections of earlier versions of the bench, dropped from the file. */
+const RETIRED_SECTIONS = new Set(['parallelFormats']);
 
 /**
  * Writes results.json: this run's sections (each stamped with the run), the other sections as the
@@ -107,12 +109,12 @@ export async function writeResults(file: string, results: Record<string, unknown
   const merged: Record<string, unknown> = { summary, lastRun: { ...stamp, machine: results.machine, seconds: results.seconds } };
   const oldStamp = (previous.lastRun ?? { mode: previous.mode, only: 'all', ...(previous.machine as object) }) as RunStamp;
   for (const [key, value] of Object.entries(previous)) {
-    if (NOT_SECTIONS.has(key)) continue;
-    merged[key] = value && typeof value === 'object' && !Array.isArray(value) && 'run' in value ? value : { run: pick(oldStamp), ...(Array.isArray(value) ? { rows: value } : (value as object)) };
+    if (NOT_SECTIONS.has(key) || RETIRED_SECTIONS.has(key)) continue;
+    merged[key] = value && typeof value === 'object' && !Array.isArray(value) && 'measuredIn' in value ? value : { measuredIn: pick(oldStamp), ...(Array.isArray(value) ? { rows: value } : (value as object)) };
   }
   for (const [key, value] of Object.entries(results)) {
     if (NOT_SECTIONS.has(key)) continue;
-    merged[key] = { run: stamp, ...(Array.isArray(value) ? { rows: value } : (value as object)) };
+    merged[key] = { measuredIn: stamp, ...(Array.isArray(value) ? { rows: value } : (value as object)) };
   }
   merged.table = results.table;
   merged.targets = results.targets;

@@ -5,7 +5,6 @@
  * or none.
  */
 import { Readable, Transform } from 'node:stream';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { openCsv, type CsvParserName } from '../csv/read.js';
 import { BatchBuilder, fitsTypes, writtenBatch, type BatchLimits, type BuiltBatch } from '../csv/batches.js';
@@ -173,7 +172,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
   checkSize(object.size, options.maxObjectBytes, sourceName, object.body);
 
   const counter = countBytes(object.body, object.size, options.maxObjectBytes, sourceName, request.onProgress, memoryBytes);
-  const spool = new BatchSpool(options.tmpDir ?? os.tmpdir(), memoryBytes);
+  const spool = new BatchSpool(options.tmpDir, memoryBytes);
   const limits: BatchLimits = { rows: options.rowGroupSize, bytes: options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES };
   const threaded = canUseFormatThread(registry, object.size, options.formatThreadMinBytes);
   // The source's ETag in every output lets a duplicate delivery see the work is already done.

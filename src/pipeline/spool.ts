@@ -7,6 +7,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
 import type { BuiltBatch } from '../csv/batches.js';
 import type { ColumnType, TypedColumn } from '../types.js';
@@ -23,9 +24,12 @@ export class BatchSpool {
   #memoryBytes = 0;
   #file: { dir: string; path: string; stream: WriteStream } | undefined;
 
-  /** @param memoryBytes bytes of batches kept in memory before spilling to `tmpDir`. */
+  /**
+   * @param tmpDir where to spill; the system's temporary directory when undefined
+   * @param memoryBytes bytes of batches kept in memory before spilling
+   */
   constructor(
-    private readonly tmpDir: string,
+    private readonly tmpDir: string | undefined,
     private readonly memoryBytes: number,
   ) {}
 
@@ -71,7 +75,7 @@ export class BatchSpool {
   }
 
   async #spill(): Promise<void> {
-    const dir = await mkdtemp(path.join(this.tmpDir, 's3cc-spool-'));
+    const dir = await mkdtemp(path.join(this.tmpDir ?? os.tmpdir(), 's3cc-spool-'));
     const file = path.join(dir, 'batches.bin');
     this.#file = { dir, path: file, stream: createWriteStream(file) };
     const held = this.#memory;
