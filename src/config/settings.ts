@@ -286,7 +286,7 @@ export const SETTING_DEFINITIONS = [
     key: 'workerHeapMb',
     presence: { default: '384' },
     description:
-      'Old-generation heap limit of each worker thread in MiB (64–16384). V8 collects lazily below its limit, so this is what keeps a large file\'s RSS bounded; a 50k-row group of 8 columns needs about 100 (1 GB through the service peaked at 397 MiB RSS with the defaults in `npm run bench`).',
+      'Old-generation heap limit of each worker thread in MiB (64–16384). V8 collects lazily below its limit, so this is what keeps RSS bounded; rows live in typed arrays outside this heap (ROW_GROUP_BYTES bounds them), so a file of 150 columns × 60,000 rows converts within 384, and 1 GB through the service peaked at 397 MiB RSS with the defaults in `npm run bench`.',
     schema: integer(64, 16384),
   }),
   define({
