@@ -71,14 +71,16 @@ export function avroSchema(schema: TableSchema): AvroRecordSchema {
 type BlockCodec = (data: Uint8Array) => Uint8Array[];
 
 /**
- * zlib level 1 with the most memory (memLevel 9), not the default level 6: on the bench file's
- * 64 KiB blocks it took a third less CPU than level 3 for output 2% larger; deflate was a quarter
- * of the engine's CPU at level 3.
+ * zlib level 1, not the default 6: on the bench file's 64 KiB blocks, with the most memory
+ * (memLevel 9), it took a third less CPU than level 3 for output 2% larger (deflate was a quarter
+ * of the engine's CPU at level 3). A small file's one block is faster with the default memory,
+ * which is less to set up.
  */
-const DEFLATE = { level: 1, memLevel: 9 };
+const DEFLATE_LARGE = { level: 1, memLevel: 9 };
+const DEFLATE_SMALL = { level: 1 };
 
 const CODECS = new Map<string, BlockCodec>([
-  ['deflate', (data) => [deflateRawSync(data, DEFLATE)]],
+  ['deflate', (data) => [deflateRawSync(data, data.length >= BLOCK_BYTES / 2 ? DEFLATE_LARGE : DEFLATE_SMALL)]],
   // Copied: the block is encoded in a scratch buffer that the next block reuses.
   ['null', (data) => [data.slice()]],
   // The Avro spec: raw snappy followed by the big-endian CRC32 of the uncompressed data.
@@ -177,7 +179,7 @@ class AvroFormatWriter implements FormatWriter {
     this.#sink = sink;
     this.#codec = codec;
     this.#sync = syncMarker();
-    this.#header = containerHeader(JSON.stringify(avroSchema(schema)), codecName, this.#sync);
+    this.#header = containerHeader(schema, codecName, this.#sync);
   }
 
   async write(batch: TypedBatch): Promise<void> {
@@ -323,13 +325,31 @@ function writeLongNumber(buffer: BlockBuffer, value: number): void {
   buffer.writeLong(value - high * 4294967296, high);
 }
 
-/** The container file header: magic, the metadata map (schema, codec), the sync marker. */
-function containerHeader(schemaJson: string, codecName: string, sync: Uint8Array): Uint8Array {
+/** Headers without their sync marker, by schema and codec: files of one dataset share them. */
+const headers = new Map<string, Uint8Array>();
+const MAX_CACHED_HEADERS = 64;
+
+/** The container file header: magic, the metadata map (schema, codec), then the file's sync marker. */
+function containerHeader(schema: TableSchema, codecName: string, sync: Uint8Array): Uint8Array {
+  const key = `${codecName}\n${schema.columns.map((column) => `${column.type}:${column.name}`).join('\n')}`;
+  let head = headers.get(key);
+  if (!head) {
+    head = headerWithoutSync(JSON.stringify(avroSchema(schema)), codecName);
+    if (headers.size >= MAX_CACHED_HEADERS) headers.clear();
+    headers.set(key, head);
+  }
+  const header = new Uint8Array(head.length + 16);
+  header.set(head, 0);
+  header.set(sync, head.length);
+  return header;
+}
+
+function headerWithoutSync(schemaJson: string, codecName: string): Uint8Array {
   const entries = [
     ['avro.schema', Buffer.from(schemaJson)],
     ['avro.codec', Buffer.from(codecName)],
   ] as const;
-  let size = 4 + 10 + 16 + 1;
+  let size = 4 + 10 + 1;
   for (const [key, value] of entries) size += 2 * 10 + key.length + value.length;
   const header = new BlockBuffer(new Uint8Array(size));
   header.writeBytes(Buffer.from('Obj\x01', 'latin1'), 0, 4);
@@ -342,7 +362,6 @@ function containerHeader(schemaJson: string, codecName: string, sync: Uint8Array
     header.writeBytes(value, 0, value.length);
   }
   writeLongNumber(header, 0); // end of the map
-  header.writeBytes(sync, 0, 16);
   return header.bytes.slice(0, header.pos);
 }
 

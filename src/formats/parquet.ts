@@ -2,55 +2,28 @@
  * The Parquet format plugin: each batch becomes a row group whose column chunks are encoded straight
  * from the batch's typed arrays and streamed to the sink as soon as the group is done.
  *
- * hyparquet-writer does the format's bookkeeping (thrift page headers, the RLE/bit-packed hybrid,
- * the footer); the values are laid out here, because its value-by-value path over JavaScript arrays
- * cost more than the whole rest of the engine (see README, Benchmarks).
+ * hyparquet-writer provides the RLE/bit-packed hybrid; the values are laid out here, because its
+ * value-by-value path over JavaScript arrays cost more than the whole rest of the engine, and the
+ * Thrift structures in parquet-thrift.ts (see README, Benchmarks).
  */
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { ByteWriter } from 'hyparquet-writer';
-import type { SchemaElement } from 'hyparquet-writer';
 import { writeRleBitPackedHybrid } from 'hyparquet-writer/src/encoding.js';
-import { writeMetadata } from 'hyparquet-writer/src/metadata.js';
-import type { ColumnChunk, CompressionCodec, Encoding, RowGroup, Statistics } from 'hyparquet';
-import type { ColumnType, StringColumn, TableSchema, TypedBatch, TypedColumn } from '../types.js';
+import type { StringColumn, TableSchema, TypedBatch, TypedColumn } from '../types.js';
 import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from './types.js';
 import { checkBatch, pickCodec } from './contract.js';
 import { snappyCompress } from './snappy.js';
+import { dataPageHeader, dictionaryPageHeader, fileMetaData, type ChunkMeta, type ChunkStatistics, type Codec, type RowGroupMeta } from './parquet-thrift.js';
 
 type Compress = (bytes: Uint8Array) => Uint8Array;
 
 /** Our codec names (what users type), default first, and the Parquet codec each one selects. */
-const CODECS = new Map<string, { codec: CompressionCodec; compress: Compress }>([
+const CODECS = new Map<string, { codec: Codec; compress: Compress }>([
   ['snappy', { codec: 'SNAPPY', compress: snappyCompress }],
   ['none', { codec: 'UNCOMPRESSED', compress: (bytes) => bytes }],
   ['gzip', { codec: 'GZIP', compress: (bytes) => gzipSync(bytes) }],
   ['zstd', { codec: 'ZSTD', compress: (bytes) => zstdCompressSync(bytes) }],
 ]);
-
-/** The physical and logical Parquet type of each column type; every column is OPTIONAL. */
-export function parquetSchemaElement(name: string, type: ColumnType): SchemaElement {
-  const repetition_type = 'OPTIONAL';
-  switch (type) {
-    case 'int64':
-      return { name, repetition_type, type: 'INT64' };
-    case 'double':
-      return { name, repetition_type, type: 'DOUBLE' };
-    case 'boolean':
-      return { name, repetition_type, type: 'BOOLEAN' };
-    case 'date':
-      return { name, repetition_type, type: 'INT32', converted_type: 'DATE', logical_type: { type: 'DATE' } };
-    case 'timestamp':
-      return {
-        name,
-        repetition_type,
-        type: 'INT64',
-        converted_type: 'TIMESTAMP_MICROS',
-        logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
-      };
-    case 'string':
-      return { name, repetition_type, type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } };
-  }
-}
 
 /** Plain bytes per data page, as most writers do: readers can skip pages of a chunk. */
 const PAGE_BYTES = 1 << 20;
@@ -59,12 +32,11 @@ const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // PAR1
 
 class ParquetFormatWriter implements FormatWriter {
   readonly #schema: TableSchema;
-  readonly #elements: SchemaElement[];
   readonly #sink: ByteSink;
-  readonly #codec: CompressionCodec;
+  readonly #codec: Codec;
   readonly #compress: Compress;
-  readonly #rowGroups: RowGroup[] = [];
-  #rows = 0n;
+  readonly #rowGroups: RowGroupMeta[] = [];
+  #rows = 0;
   /** Bytes of the file so far: where the next page starts. */
   #offset = 0;
   #magicSent = false;
@@ -72,12 +44,8 @@ class ParquetFormatWriter implements FormatWriter {
   /** Set when a write or the sink failed: the output is incomplete and nothing more may be added. */
   #failed = false;
 
-  constructor(schema: TableSchema, sink: ByteSink, codec: { codec: CompressionCodec; compress: Compress }) {
+  constructor(schema: TableSchema, sink: ByteSink, codec: { codec: Codec; compress: Compress }) {
     this.#schema = schema;
-    this.#elements = [
-      { name: 'root', num_children: schema.columns.length },
-      ...schema.columns.map((column) => parquetSchemaElement(column.name, column.type)),
-    ];
     this.#sink = sink;
     this.#codec = codec.codec;
     this.#compress = codec.compress;
@@ -93,18 +61,13 @@ class ParquetFormatWriter implements FormatWriter {
       this.#magicSent = true;
       const groupStart = this.#offset;
       let uncompressed = 0;
-      const columns: ColumnChunk[] = batch.columns.map((column, c) => {
-        const chunk = this.#writeChunk(parts, this.#schema.columns[c]!.name, this.#elements[c + 1]!, column, batch.rowCount);
-        uncompressed += Number(chunk.meta_data!.total_uncompressed_size);
+      const columns = batch.columns.map((column, c) => {
+        const chunk = this.#writeChunk(parts, this.#schema.columns[c]!.name, column, batch.rowCount);
+        uncompressed += chunk.uncompressed;
         return chunk;
       });
-      this.#rowGroups.push({
-        columns,
-        total_byte_size: BigInt(uncompressed),
-        num_rows: BigInt(batch.rowCount),
-        total_compressed_size: BigInt(this.#offset - groupStart),
-      });
-      this.#rows += BigInt(batch.rowCount);
+      this.#rowGroups.push({ columns, uncompressed, rows: batch.rowCount, compressed: this.#offset - groupStart });
+      this.#rows += batch.rowCount;
       await this.#sink.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     });
   }
@@ -113,18 +76,14 @@ class ParquetFormatWriter implements FormatWriter {
     this.#checkUsable();
     this.#finished = true;
     await this.#guard(async () => {
-      const footer = new ByteWriter(1024);
-      if (!this.#magicSent) footer.appendBytes(MAGIC);
-      writeMetadata(footer, {
-        version: 2,
-        created_by: 's3-csv-converter',
-        schema: this.#elements,
-        num_rows: this.#rows,
-        row_groups: this.#rowGroups,
-        metadata_length: 0,
-      });
-      footer.appendBytes(MAGIC);
-      await this.#sink.write(new Uint8Array(footer.getBuffer()));
+      const metadata = fileMetaData(this.#schema, this.#rowGroups, this.#rows, 's3-csv-converter');
+      const head = this.#magicSent ? 0 : MAGIC.length;
+      const footer = new Uint8Array(head + metadata.length + 8);
+      if (head > 0) footer.set(MAGIC, 0);
+      footer.set(metadata, head);
+      new DataView(footer.buffer).setUint32(head + metadata.length, metadata.length, true);
+      footer.set(MAGIC, head + metadata.length + 4);
+      await this.#sink.write(footer);
     });
   }
 
@@ -134,13 +93,13 @@ class ParquetFormatWriter implements FormatWriter {
   }
 
   /** One column chunk: a dictionary page for a repetitive string column, then data pages (v2). */
-  #writeChunk(parts: Uint8Array[], name: string, element: SchemaElement, column: TypedColumn, rows: number): ColumnChunk {
+  #writeChunk(parts: Uint8Array[], name: string, column: TypedColumn, rows: number): ChunkMeta {
     const chunkStart = this.#offset;
     let uncompressed = 0;
-    let dictionaryOffset: bigint | undefined;
+    let dictionaryOffset: number | undefined;
     const dictionary = column.type === 'string' ? stringDictionary(column, rows) : undefined;
     if (dictionary) {
-      dictionaryOffset = BigInt(this.#offset);
+      dictionaryOffset = this.#offset;
       const plain = plainStrings(column as StringColumn, dictionary.firstRows);
       const stored = this.#compress(plain);
       const header = dictionaryPageHeader(plain.byteLength, stored.byteLength, dictionary.firstRows.length);
@@ -148,8 +107,7 @@ class ParquetFormatWriter implements FormatWriter {
       this.#append(parts, stored);
       uncompressed += header.byteLength + plain.byteLength;
     }
-    const encoding: Encoding = dictionary ? 'RLE_DICTIONARY' : 'PLAIN';
-    const dataOffset = BigInt(this.#offset);
+    const dataOffset = this.#offset;
     let pages = 0;
     for (const [start, end] of pageRanges(column, rows, dictionary !== undefined)) {
       const levels = definitionLevels(column, start, end);
@@ -172,23 +130,18 @@ class ParquetFormatWriter implements FormatWriter {
       pages++;
     }
     return {
-      file_offset: BigInt(chunkStart),
-      meta_data: {
-        type: element.type!,
-        encodings: dictionary ? ['PLAIN', 'RLE_DICTIONARY'] : ['PLAIN'],
-        path_in_schema: [name],
-        codec: this.#codec,
-        num_values: BigInt(rows),
-        total_uncompressed_size: BigInt(uncompressed),
-        total_compressed_size: BigInt(this.#offset - chunkStart),
-        data_page_offset: dataOffset,
-        dictionary_page_offset: dictionaryOffset,
-        statistics: statistics(column, rows),
-        encoding_stats: [
-          ...(dictionary ? [{ page_type: 'DICTIONARY_PAGE' as const, encoding: 'PLAIN' as const, count: 1 }] : []),
-          { page_type: 'DATA_PAGE_V2', encoding, count: pages },
-        ],
-      },
+      type: column.type,
+      name,
+      codec: this.#codec,
+      dictionary: dictionary !== undefined,
+      values: rows,
+      uncompressed,
+      compressed: this.#offset - chunkStart,
+      fileOffset: chunkStart,
+      dataOffset,
+      dictionaryOffset,
+      dataPages: pages,
+      statistics: statistics(column, rows),
     };
   }
 
@@ -205,87 +158,6 @@ class ParquetFormatWriter implements FormatWriter {
       throw error;
     }
   }
-}
-
-// ---- page headers ----------------------------------------------------------------------------------
-
-/**
- * PageHeader structs in Thrift's compact protocol, written directly: a small file has a dozen
- * pages, and hyparquet-writer's generic serializer cost a quarter of its Parquet time.
- * Field header: (field id delta << 4) | type; i32 values are zig-zag varints; 0 ends a struct.
- */
-class CompactWriter {
-  readonly bytes = new Uint8Array(64);
-  length = 0;
-  #lastField = [0];
-
-  i32(field: number, value: number): void {
-    this.#header(field, 5);
-    let n = ((value << 1) ^ (value >> 31)) >>> 0;
-    while (n >= 0x80) {
-      this.bytes[this.length++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    this.bytes[this.length++] = n;
-  }
-
-  bool(field: number, value: boolean): void {
-    this.#header(field, value ? 1 : 2);
-  }
-
-  beginStruct(field: number): void {
-    this.#header(field, 12);
-    this.#lastField.push(0);
-  }
-
-  endStruct(): void {
-    this.bytes[this.length++] = 0;
-    this.#lastField.pop();
-  }
-
-  #header(field: number, type: number): void {
-    const last = this.#lastField.length - 1;
-    // Field ids only grow here, by at most 15.
-    this.bytes[this.length++] = ((field - this.#lastField[last]!) << 4) | type;
-    this.#lastField[last] = field;
-  }
-
-  done(): Uint8Array {
-    this.endStruct();
-    return this.bytes.subarray(0, this.length);
-  }
-}
-
-const PAGE_TYPE = { DICTIONARY_PAGE: 2, DATA_PAGE_V2: 3 };
-const ENCODING = { PLAIN: 0, RLE_DICTIONARY: 8 };
-
-function dictionaryPageHeader(uncompressed: number, compressed: number, entries: number): Uint8Array {
-  const out = new CompactWriter();
-  out.i32(1, PAGE_TYPE.DICTIONARY_PAGE);
-  out.i32(2, uncompressed);
-  out.i32(3, compressed);
-  out.beginStruct(7);
-  out.i32(1, entries);
-  out.i32(2, ENCODING.PLAIN);
-  out.endStruct();
-  return out.done();
-}
-
-function dataPageHeader(page: { uncompressed: number; compressed: number; rows: number; nulls: number; dictionary: boolean; levelBytes: number; isCompressed: boolean }): Uint8Array {
-  const out = new CompactWriter();
-  out.i32(1, PAGE_TYPE.DATA_PAGE_V2);
-  out.i32(2, page.uncompressed);
-  out.i32(3, page.compressed);
-  out.beginStruct(8);
-  out.i32(1, page.rows); // num_values
-  out.i32(2, page.nulls);
-  out.i32(3, page.rows); // num_rows
-  out.i32(4, page.dictionary ? ENCODING.RLE_DICTIONARY : ENCODING.PLAIN);
-  out.i32(5, page.levelBytes); // definition levels
-  out.i32(6, 0); // repetition levels
-  if (!page.isCompressed) out.bool(7, false); // the default is true
-  out.endStruct();
-  return out.done();
 }
 
 // ---- pages ---------------------------------------------------------------------------------------
@@ -488,10 +360,13 @@ function dictionaryIndexes(column: StringColumn, dictionary: Dictionary, start: 
 
 // ---- statistics ------------------------------------------------------------------------------------
 
-/** Min, max and null count of a column chunk, as readers use them to skip row groups. */
-function statistics(column: TypedColumn, rows: number): Statistics {
+/** Bounds longer than this are left out (Parquet allows it) rather than truncated. */
+const MAX_STATISTIC_BYTES = 64;
+
+/** Min, max (in their plain encoding) and null count of a column chunk, as readers use them to skip row groups. */
+function statistics(column: TypedColumn, rows: number): ChunkStatistics {
   const { nulls } = column;
-  const null_count = BigInt(column.nullCount);
+  const nullCount = column.nullCount;
   let minRow = -1;
   let maxRow = -1;
   switch (column.type) {
@@ -504,8 +379,9 @@ function statistics(column: TypedColumn, rows: number): Statistics {
         if (minRow === -1 || below(row, minRow)) minRow = row;
         if (maxRow === -1 || below(maxRow, row)) maxRow = row;
       }
-      if (minRow === -1) return { null_count };
-      return { null_count, min_value: column.values[minRow]!, max_value: column.values[maxRow]! };
+      if (minRow === -1) return { nullCount };
+      const bytes = new Uint8Array(column.values.buffer, column.values.byteOffset, 8 * rows);
+      return { nullCount, min: bytes.slice(8 * minRow, 8 * minRow + 8), max: bytes.slice(8 * maxRow, 8 * maxRow + 8) };
     }
     case 'double': {
       let min = Infinity;
@@ -518,9 +394,9 @@ function statistics(column: TypedColumn, rows: number): Statistics {
         if (value < min) min = value;
         if (value > max) max = value;
       }
-      if (!seen) return { null_count };
+      if (!seen) return { nullCount };
       // The Parquet spec: a zero minimum is written -0 and a zero maximum +0.
-      return { null_count, min_value: min === 0 ? -0 : min, max_value: max === 0 ? 0 : max };
+      return { nullCount, min: new Uint8Array(Float64Array.of(min === 0 ? -0 : min).buffer), max: new Uint8Array(Float64Array.of(max === 0 ? 0 : max).buffer) };
     }
     case 'date': {
       let min = Infinity;
@@ -531,7 +407,7 @@ function statistics(column: TypedColumn, rows: number): Statistics {
         if (value < min) min = value;
         if (value > max) max = value;
       }
-      return min > max ? { null_count } : { null_count, min_value: min, max_value: max };
+      return min > max ? { nullCount } : { nullCount, min: new Uint8Array(Int32Array.of(min).buffer), max: new Uint8Array(Int32Array.of(max).buffer) };
     }
     case 'boolean': {
       let sawTrue = false;
@@ -541,8 +417,8 @@ function statistics(column: TypedColumn, rows: number): Statistics {
         if (column.values[row] === 1) sawTrue = true;
         else sawFalse = true;
       }
-      if (!sawTrue && !sawFalse) return { null_count };
-      return { null_count, min_value: !sawFalse, max_value: sawTrue };
+      if (!sawTrue && !sawFalse) return { nullCount };
+      return { nullCount, min: Uint8Array.of(sawFalse ? 0 : 1), max: Uint8Array.of(sawTrue ? 1 : 0) };
     }
     case 'string': {
       const { bytes, offsets } = column;
@@ -551,12 +427,10 @@ function statistics(column: TypedColumn, rows: number): Statistics {
         if (minRow === -1 || compareBytes(bytes, offsets, row, minRow) < 0) minRow = row;
         if (maxRow === -1 || compareBytes(bytes, offsets, row, maxRow) > 0) maxRow = row;
       }
-      if (minRow === -1) return { null_count };
-      return {
-        null_count,
-        min_value: bytes.slice(offsets[minRow]!, offsets[minRow + 1]!),
-        max_value: bytes.slice(offsets[maxRow]!, offsets[maxRow + 1]!),
-      };
+      if (minRow === -1) return { nullCount };
+      const min = bytes.slice(offsets[minRow]!, offsets[minRow + 1]!);
+      const max = bytes.slice(offsets[maxRow]!, offsets[maxRow + 1]!);
+      return min.length > MAX_STATISTIC_BYTES || max.length > MAX_STATISTIC_BYTES ? { nullCount } : { nullCount, min, max };
     }
   }
 }
