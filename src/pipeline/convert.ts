@@ -201,6 +201,8 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
     request.signal?.throwIfAborted();
     await outputs!.write(batch);
   };
+  /** The source read a second time, when the first pass could not write everything. */
+  let second: Readable | undefined;
 
   try {
     // Pass 1: parse every row, infer the exact schema, build typed batches in the types seen so far.
@@ -222,11 +224,16 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       await discard();
     };
     let rows = 0;
+    let dropped = false;
     for await (const chunk of table.chunks) {
       request.signal?.throwIfAborted();
       rows += chunk.rows.length;
       for (const batch of builder.add(chunk)) await take(batch);
-      if (builder.textLost) await Promise.all([spool.dispose(), discard()]);
+      if (builder.textLost && !dropped) {
+        // Nothing built so far can be written: free it now, not at the end of a long file.
+        dropped = true;
+        await Promise.all([spool.dispose(), discard()]);
+      }
     }
     const last = builder.finish();
     if (last) await take(last);
@@ -250,7 +257,8 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       readTwice = true;
       await spool.dispose();
       await open(schema);
-      const again = await openCsv(await readAgain(request, object.etag, counter), csvOptions(options));
+      second = await readAgain(request, object.etag, counter);
+      const again = await openCsv(second, csvOptions(options));
       const plan = types.map((type, c) => ({ source: sourceColumns[c]!, type }));
       const rebuilder = new BatchBuilder(table.columns, plan, limits, written.violationCode);
       for await (const chunk of again.chunks) for (const built of rebuilder.add(chunk)) await write(writtenBatch(built, types, identity(types)));
@@ -286,6 +294,7 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
     };
   } catch (error) {
     counter.stream.destroy();
+    second?.destroy();
     await discard();
     throw error;
   } finally {
