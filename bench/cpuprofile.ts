@@ -119,7 +119,7 @@ export const SERVICE_QUESTIONS: Record<string, RegExp> = {
   'structured clone (postMessage)': /postMessage|receiveMessageOnPort/,
   'CSV read (src/csv)': /dist\/src\/csv\//,
   'Parquet (plugin + hyparquet-writer)': /formats\/parquet|hyparquet/,
-  'Avro (plugin + avro-js)': /formats\/avro|avro-js/,
+  'Avro (plugin)': /formats\/avro/,
   'zlib / deflate': /node:zlib|deflate/i,
   'convertObject (whole engine)': /^convertObject /,
   'garbage collector': /^\(garbage collector\)/,

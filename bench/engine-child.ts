@@ -1,26 +1,27 @@
 /**
  * One engine measurement in its own process, so its peak RSS is its own: the product's
- * `convertObject` (as `convert` runs it, outputs discarded), pass 1 alone (parse + inference), or
- * DuckDB's CSV→Parquet. Prints one JSON line: seconds, CPU seconds, rows, bytes, peak RSS.
- *   node dist/bench/engine-child.js '{"kind":"ours","file":"…","parser":"fast-csv","formats":["parquet","avro"]}'
+ * `convertObject` (as `convert` runs it, outputs discarded), a parser alone (text in, rows out),
+ * or DuckDB's CSV→Parquet. Prints one JSON line: seconds, CPU seconds (all threads), rows, bytes,
+ * peak RSS.
+ *   node dist/bench/engine-child.js '{"kind":"ours","file":"…","parser":"papaparse","formats":["parquet","avro"]}'
  */
 import { stat, rm, mkdtemp, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createRequire } from 'node:module';
 import { openCsv, type CsvParserName } from '../src/csv/read.js';
-import { SchemaInference } from '../src/csv/infer.js';
-import { registerBuiltinFormats } from '../src/formats/builtin.js';
-import { FormatRegistry } from '../src/formats/registry.js';
+import { loadFormats } from '../src/formats/plugins.js';
 import { convertObject, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../src/pipeline/convert.js';
 import { LocalStore } from '../src/storage/local.js';
 import type { ObjectHead, ObjectStore, PendingObject, SourceObject } from '../src/storage/types.js';
 
 export type EngineJob =
-  /** `formats: []` runs both passes and the spool with no writer: the cost of holding the rows. */
-  | { kind: 'ours'; file: string; parser: CsvParserName; formats: string[]; outDir?: string; parallelFormats?: boolean }
-  | { kind: 'pass1'; file: string; parser: CsvParserName }
+  /** `formats: []` parses, infers and builds the typed batches, and writes nothing. */
+  | { kind: 'ours'; file: string; parser: CsvParserName; formats: string[]; outDir?: string; options?: Partial<EngineOptions> }
+  /** The tokenizer alone through our reader (rows with their lines), or udsv's own (not offered: see README). */
+  | { kind: 'parse'; file: string; parser: CsvParserName | 'udsv' }
   | { kind: 'duckdb'; file: string; threads: number }
   /** The 20 KB files of the service bench, from memory, one after another: CPU ms per file. */
   | { kind: 'small'; files: string[]; parser: CsvParserName };
@@ -60,12 +61,10 @@ class DiscardStore implements ObjectStore {
 }
 
 async function ours(job: Extract<EngineJob, { kind: 'ours' }>): Promise<{ rows: number; bytesOut: number }> {
-  const registry = registerBuiltinFormats(new FormatRegistry());
-  // Discarded outputs keep every format on this thread (the engine only hands a format to a thread
-  // of its own when the store can be reopened there); a directory allows it.
+  const registry = await loadFormats();
+  // Outputs are counted and dropped (or written to outDir): the engine's own cost, as `convert` runs it.
   const out: ObjectStore = job.outDir ? new LocalStore(job.outDir) : new DiscardStore();
-  // `parallelFormats` is read by engines that have it and ignored by those that do not.
-  const options: EngineOptions & { parallelFormats?: boolean } = { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser, parallelFormats: job.parallelFormats ?? false };
+  const options: EngineOptions = { ...DEFAULT_ENGINE_OPTIONS, parser: job.parser, ...job.options };
   const summary = await convertObject({
     source: { store: new LocalStore(path.dirname(job.file)), key: path.basename(job.file) },
     outputs: job.formats.map((format) => ({ format, store: out, key: `out.${format}` })),
@@ -75,16 +74,29 @@ async function ours(job: Extract<EngineJob, { kind: 'ours' }>): Promise<{ rows: 
   return { rows: summary.rows, bytesOut: summary.outputs.reduce((sum, output) => sum + output.bytes, 0) };
 }
 
-async function pass1(job: Extract<EngineJob, { kind: 'pass1' }>): Promise<{ rows: number; bytesOut: number }> {
+async function parseOnly(job: Extract<EngineJob, { kind: 'parse' }>): Promise<{ rows: number; bytesOut: number }> {
   const { body } = await new LocalStore(path.dirname(job.file)).get(path.basename(job.file));
-  const table = await openCsv(body, { parser: job.parser, encoding: 'utf-8', chunkRows: DEFAULT_ENGINE_OPTIONS.rowGroupSize });
-  const inference = new SchemaInference(table.columns.length);
   let rows = 0;
-  for await (const chunk of table.chunks) {
-    inference.observe(chunk.rows);
-    rows += chunk.rows.length;
+  if (job.parser === 'udsv') {
+    // udsv's streaming API on the same decoded text: the header row sets the column count.
+    const { initParser } = createRequire(import.meta.url)('udsv') as {
+      initParser(schema: unknown): { chunk(text: string, parse: unknown, each: (row: string[]) => boolean): void; end(): void; stringArrs: unknown };
+    };
+    let parser: ReturnType<typeof initParser> | undefined;
+    const decoder = new TextDecoder();
+    for await (const bytes of body) {
+      const text = decoder.decode(bytes as Buffer, { stream: true });
+      if (!parser) {
+        const header = text.slice(0, text.indexOf('\n')).split(',');
+        parser = initParser({ skip: 1, col: ',', row: '\n', encl: '"', esc: '"', trim: false, cols: header.map((name) => ({ name, type: 's', repl: {} })) });
+      }
+      parser.chunk(text, parser.stringArrs, () => (rows++, true));
+    }
+    parser?.end();
+    return { rows, bytesOut: 0 };
   }
-  inference.types();
+  const table = await openCsv(body, { parser: job.parser, encoding: 'utf-8', chunkRows: 1024 });
+  for await (const chunk of table.chunks) rows += chunk.rows.length;
   return { rows, bytesOut: 0 };
 }
 
@@ -106,7 +118,7 @@ class MemoryStore implements ObjectStore {
 }
 
 async function small(job: Extract<EngineJob, { kind: 'small' }>): Promise<{ rows: number; bytesOut: number; files: number; cpuMsPerFile: number }> {
-  const registry = registerBuiltinFormats(new FormatRegistry());
+  const registry = await loadFormats();
   const objects = new Map<string, Buffer>();
   for (const file of job.files) objects.set(path.basename(file), await readFile(file));
   const source = new MemoryStore(objects);
@@ -160,7 +172,7 @@ const job = JSON.parse(process.argv[2]!) as EngineJob;
 const started = performance.now();
 const cpuBefore = process.cpuUsage();
 const measured: { rows: number; bytesOut: number; files?: number; cpuMsPerFile?: number } =
-  job.kind === 'ours' ? await ours(job) : job.kind === 'pass1' ? await pass1(job) : job.kind === 'small' ? await small(job) : await duckdb(job);
+  job.kind === 'ours' ? await ours(job) : job.kind === 'parse' ? await parseOnly(job) : job.kind === 'small' ? await small(job) : await duckdb(job);
 const cpu = process.cpuUsage(cpuBefore);
 const result: EngineResult = {
   seconds: (performance.now() - started) / 1000,

@@ -1,21 +1,23 @@
-/** The engine's command-line options, shared by every command that converts. */
+/** The engine's command-line options, shared by every command that converts; format options come from the registry. */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { CSV_PARSERS } from '../csv/read.js';
+import { CSV_PARSERS, DEFAULT_CSV_PARSER } from '../csv/read.js';
 import { parsePinnedSchema } from '../csv/pinned.js';
 import type { FormatRegistry } from '../formats/registry.js';
-import { DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../pipeline/convert.js';
+import type { FormatOptions } from '../formats/types.js';
+import { parseByteSize } from '../config/byte-size.js';
+import { DEFAULT_ENGINE_OPTIONS, DEFAULT_ROW_GROUP_BYTES, type EngineOptions } from '../pipeline/convert.js';
 
 export interface EngineFlags {
   formats: string;
   delimiter?: string;
   encoding: 'utf-8' | 'latin1';
   schema?: string;
-  parquetCompression: string;
-  avroCodec: string;
   rowGroupSize: number;
+  rowGroupBytes: number;
   csvParser: (typeof CSV_PARSERS)[number];
-  parallelFormats?: boolean;
+  /** Plus one codec flag per registered format, e.g. `avroCodec`, `parquetCompression`. */
+  [formatFlag: string]: unknown;
 }
 
 const DELIMITER_WORDS: Record<string, string> = { ',': ',', ';': ';', '|': '|', tab: '\t', '\\t': '\t', '\t': '\t' };
@@ -34,19 +36,30 @@ export function parseIntegerIn(min: number, max: number): (value: string) => num
   };
 }
 
+function parseRowGroupBytes(value: string): number {
+  const bytes = parseByteSize(value);
+  if (bytes === undefined || bytes < 1024 * 1024) throw new InvalidArgumentError('must be a size of at least 1MiB, e.g. 64MiB');
+  return bytes;
+}
+
+/** `avro-codec` → `avroCodec`, the key commander gives the flag's value. */
+function flagKey(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
 export function addEngineOptions(command: Command, registry: FormatRegistry): Command {
-  const parquet = registry.has('parquet') ? registry.get('parquet').compressions : [];
-  const avro = registry.has('avro') ? registry.get('avro').compressions : [];
-  return command
+  command
     .option('--formats <list>', `output formats, comma-separated (${registry.names().join(', ')})`, registry.names().join(','))
     .option('--delimiter <char>', 'field delimiter: , ; | or tab (default: detected from the header line)', parseDelimiter)
     .addOption(new Option('--encoding <name>', 'text encoding of the CSV').choices(['utf-8', 'latin1']).default('utf-8'))
-    .option('--schema <file>', 'JSON file pinning column types: {"column": "int64", ...}')
-    .addOption(new Option('--parquet-compression <codec>', 'Parquet compression').choices(parquet).default(parquet[0]))
-    .addOption(new Option('--avro-codec <codec>', 'Avro block codec').choices(avro).default(avro[0]))
-    .option('--row-group-size <rows>', 'rows per Parquet row group and per batch', parseIntegerIn(1000, 1_000_000), DEFAULT_ENGINE_OPTIONS.rowGroupSize)
-    .addOption(new Option('--csv-parser <name>', 'CSV parser').choices([...CSV_PARSERS]).default('fast-csv'))
-    .option('--parallel-formats', 'write each format of a large file on its own thread (helps only on an idle multi-core machine)');
+    .option('--schema <file>', 'JSON file pinning column types: {"column": "int64", ...}');
+  for (const option of registry.compressionOptions()) {
+    command.addOption(new Option(`--${option.flag} <codec>`, option.description).choices(option.choices).default(option.choices[0]));
+  }
+  return command
+    .option('--row-group-size <rows>', 'most rows per Parquet row group and per batch', parseIntegerIn(1000, 1_000_000), DEFAULT_ENGINE_OPTIONS.rowGroupSize)
+    .option('--row-group-bytes <size>', 'most bytes of typed values per row group and per batch, e.g. 32MiB', parseRowGroupBytes, DEFAULT_ROW_GROUP_BYTES)
+    .addOption(new Option('--csv-parser <name>', 'CSV parser').choices([...CSV_PARSERS]).default(DEFAULT_CSV_PARSER));
 }
 
 /** Turns validated flags into engine options; `formats` must all be registered. */
@@ -55,6 +68,8 @@ export async function engineOptionsFrom(flags: EngineFlags, registry: FormatRegi
   if (formats.length === 0) throw new InvalidArgumentError('--formats names no format');
   for (const name of formats) registry.get(name);
   const pinnedTypes = flags.schema ? parsePinnedSchema(await readFile(flags.schema, 'utf8'), flags.schema) : undefined;
+  const formatOptions: Record<string, FormatOptions> = {};
+  for (const option of registry.compressionOptions()) formatOptions[option.format] = { compression: flags[flagKey(option.flag)] as string };
   return {
     formats,
     options: {
@@ -63,8 +78,8 @@ export async function engineOptionsFrom(flags: EngineFlags, registry: FormatRegi
       encoding: flags.encoding,
       pinnedTypes,
       rowGroupSize: flags.rowGroupSize,
-      parallelFormats: flags.parallelFormats === true,
-      formatOptions: { parquet: { compression: flags.parquetCompression }, avro: { compression: flags.avroCodec } },
+      rowGroupBytes: flags.rowGroupBytes,
+      formatOptions,
     },
   };
 }

@@ -4,8 +4,8 @@
  */
 import { Command } from 'commander';
 import { createAwsClients, type AwsClients } from '../aws.js';
-import { FormatRegistry } from '../formats/registry.js';
-import { registerBuiltinFormats } from '../formats/builtin.js';
+import { formatPluginModules, SettingsError } from '../config/settings.js';
+import { loadFormats } from '../formats/plugins.js';
 import { registerBackfillCommand } from './backfill.js';
 import { registerConvertCommand } from './convert.js';
 import { registerDlqCommand } from './dlq.js';
@@ -21,7 +21,14 @@ process.on('unhandledRejection', (reason) => {
 
 let clients: AwsClients | undefined;
 const lazyClients = () => (clients ??= createAwsClients());
-const registry = registerBuiltinFormats(new FormatRegistry());
+// The formats every command knows (the built-in ones, and FORMAT_PLUGINS') decide the options it offers.
+let registry;
+try {
+  registry = await loadFormats(formatPluginModules());
+} catch (error) {
+  process.stderr.write(`${error instanceof SettingsError ? error.message : `invalid setting FORMAT_PLUGINS: ${(error as Error).message}`}\n`);
+  process.exit(2);
+}
 
 const program = new Command('s3-csv-converter')
   .description('Turns CSV files landing in S3 into Parquet and Avro.')

@@ -1,6 +1,7 @@
 /** The `serve` command: validate every setting, start the service, drain on SIGTERM/SIGINT. */
 import type { Command } from 'commander';
 import { loadSettings, SettingsError } from '../config/settings.js';
+import { checkFormatNames, loadFormatOptions } from '../config/format-settings.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { startService, StartupError } from '../service/serve.js';
 import { createLogger } from '../service/log.js';
@@ -14,6 +15,8 @@ export function registerServeCommand(program: Command, deps: { registry: FormatR
       let settings;
       try {
         settings = loadSettings(flags.pretty ? { ...process.env, LOG_PRETTY: 'true' } : process.env);
+        checkFormatNames(settings.formats, deps.registry);
+        loadFormatOptions(deps.registry);
       } catch (error) {
         if (error instanceof SettingsError) {
           process.stderr.write(`${error.message}\n`);

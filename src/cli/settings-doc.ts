@@ -6,13 +6,28 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { describeDefault, SETTING_DEFINITIONS } from '../config/settings.js';
+import { formatSettingRows } from '../config/format-settings.js';
+import { registerBuiltinFormats } from '../formats/builtin.js';
+import { FormatRegistry } from '../formats/registry.js';
 
 export const SETTINGS_START = '<!-- settings:start -->';
 export const SETTINGS_END = '<!-- settings:end -->';
 
-/** The markdown table: Setting | Default | Meaning, one row per setting, in definition order. */
+/**
+ * The markdown table: Setting | Default | Meaning, one row per setting, in definition order, with
+ * the settings of the built-in formats after FORMAT_PLUGINS (formats a plugin adds declare theirs
+ * the same way, see docs/ARCHITECTURE.md).
+ */
 export function settingsTable(): string {
-  const rows = SETTING_DEFINITIONS.map((d) => `| \`${d.name}\` | ${cell(describeDefault(d))} | ${cell(d.description)} |`);
+  const rows: string[] = [];
+  for (const d of SETTING_DEFINITIONS) {
+    rows.push(`| \`${d.name}\` | ${cell(describeDefault(d))} | ${cell(d.description)} |`);
+    if (d.name === 'FORMAT_PLUGINS') {
+      for (const row of formatSettingRows(registerBuiltinFormats(new FormatRegistry()))) {
+        rows.push(`| \`${row.name}\` | \`${row.default}\` | ${cell(row.description)} |`);
+      }
+    }
+  }
   return ['| Setting | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

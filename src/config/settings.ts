@@ -13,11 +13,9 @@ import { schemaMapSetting, type SchemaMapSetting } from './schema-map.js';
 import { DATASET_RULE_FORMS, parseDatasetRule, type DatasetRule } from '../schema/dataset.js';
 import { EVOLUTION_MODES, type EvolutionMode } from '../schema/evolution.js';
 import { parseRegistryLocation, type RegistryLocation } from '../schema/location.js';
+import { CSV_PARSERS, DEFAULT_CSV_PARSER } from '../csv/read.js';
 
-export const CSV_PARSER_NAMES = ['fast-csv', 'papaparse'] as const;
 export const CSV_ENCODINGS = ['utf-8', 'latin1'] as const;
-export const PARQUET_COMPRESSIONS = ['snappy', 'none', 'gzip', 'zstd'] as const;
-export const AVRO_CODECS = ['deflate', 'null', 'snappy'] as const;
 export const DUPLICATE_CHECKS = ['redeliveries', 'always'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LevelWithSilent[];
 
@@ -31,6 +29,8 @@ export interface Settings {
   outputKeyTemplate: string;
   /** Lower case, de-duplicated, in the order given; names are checked against the format registry later. */
   formats: string[];
+  /** Modules adding formats to the registry (see formats/plugins.ts); empty: the built-in formats only. */
+  formatPlugins: string[];
   concurrency: number;
   batchSize: number;
   visibilityTimeout: number;
@@ -60,13 +60,12 @@ export interface Settings {
   logPretty: boolean;
   awsEndpointUrl: string | undefined;
   awsRegion: string;
-  csvParser: (typeof CSV_PARSER_NAMES)[number];
+  csvParser: (typeof CSV_PARSERS)[number];
   /** Unset: detected from each file's header line. */
   csvDelimiter: ',' | ';' | '\t' | '|' | undefined;
   csvEncoding: (typeof CSV_ENCODINGS)[number];
-  parquetCompression: (typeof PARQUET_COMPRESSIONS)[number];
-  avroCodec: (typeof AVRO_CODECS)[number];
   rowGroupSize: number;
+  rowGroupBytes: number;
   tmpDir: string;
 }
 
@@ -240,8 +239,17 @@ export const SETTING_DEFINITIONS = [
     name: 'FORMATS',
     key: 'formats',
     presence: { default: 'parquet,avro' },
-    description: 'Output formats, comma-separated; each must be a registered format.',
+    description: 'Output formats, comma-separated; each must be a registered format (the built-in parquet and avro, or one FORMAT_PLUGINS adds).',
     schema: formatList,
+  }),
+  define({
+    name: 'FORMAT_PLUGINS',
+    key: 'formatPlugins',
+    presence: { default: '' },
+    shownDefault: 'none: the built-in formats',
+    description:
+      'Modules that add output formats, comma-separated: paths (absolute or relative to the working directory) or package names, each exporting a format plugin or an array of them (see docs/ARCHITECTURE.md). Read by `convert` too, and by every worker thread.',
+    schema: z.string().transform((text) => text.split(',').map((name) => name.trim()).filter((name) => name !== '')),
   }),
   define({
     name: 'CONCURRENCY',
@@ -298,7 +306,7 @@ export const SETTING_DEFINITIONS = [
     key: 'workerHeapMb',
     presence: { default: '384' },
     description:
-      'Old-generation heap limit of each worker thread in MiB (64–16384). V8 collects lazily below its limit, so this is what keeps a large file\'s RSS bounded; a 50k-row group of 8 columns needs about 100 (1 GB through the service peaked at 397 MiB RSS with the defaults in `npm run bench`).',
+      'Old-generation heap limit of each worker thread in MiB (64–16384). V8 collects lazily below its limit, so this is what keeps RSS bounded; rows live in typed arrays outside this heap (ROW_GROUP_BYTES bounds them), so a file of 150 columns × 60,000 rows converts within 384, and 1 GB through the service peaked at 397 MiB RSS with the defaults in `npm run bench`.',
     schema: integer(64, 16384),
   }),
   define({
@@ -446,9 +454,9 @@ export const SETTING_DEFINITIONS = [
   define({
     name: 'CSV_PARSER',
     key: 'csvParser',
-    presence: { default: 'fast-csv' },
-    description: `CSV parser: ${CSV_PARSER_NAMES.join(', ')}.`,
-    schema: oneOf(CSV_PARSER_NAMES),
+    presence: { default: DEFAULT_CSV_PARSER },
+    description: `CSV parser: ${CSV_PARSERS.join(', ')}. papaparse is the fastest that passes every reading test (see README, Benchmarks).`,
+    schema: oneOf(CSV_PARSERS),
   }),
   define({
     name: 'CSV_DELIMITER',
@@ -466,32 +474,25 @@ export const SETTING_DEFINITIONS = [
     schema: oneOf(CSV_ENCODINGS, { utf8: 'utf-8' }),
   }),
   define({
-    name: 'PARQUET_COMPRESSION',
-    key: 'parquetCompression',
-    presence: { default: 'snappy' },
-    description: `Parquet compression: ${PARQUET_COMPRESSIONS.join(', ')}.`,
-    schema: oneOf(PARQUET_COMPRESSIONS),
-  }),
-  define({
-    name: 'AVRO_CODEC',
-    key: 'avroCodec',
-    presence: { default: 'deflate' },
-    description: `Avro block codec: ${AVRO_CODECS.join(', ')}.`,
-    schema: oneOf(AVRO_CODECS),
-  }),
-  define({
     name: 'ROW_GROUP_SIZE',
     key: 'rowGroupSize',
     presence: { default: '50000' },
-    description: 'Rows per Parquet row group and per batch (1000–1000000).',
+    description: 'Most rows per Parquet row group and per batch (1000–1000000); ROW_GROUP_BYTES may cut a group of wide rows shorter.',
     schema: integer(1000, 1_000_000),
+  }),
+  define({
+    name: 'ROW_GROUP_BYTES',
+    key: 'rowGroupBytes',
+    presence: { default: '16MiB' },
+    description: `Most bytes of typed values per row group and per batch (at least 1MiB), so memory follows the bytes of a row, not the count: a file of 150 columns gets shorter row groups than one of 8. Bytes, or with a unit: ${BYTE_SIZE_UNITS.join(', ')}.`,
+    schema: byteSize.refine((bytes) => bytes >= 1024 * 1024, 'must be at least 1MiB'),
   }),
   define({
     name: 'TMP_DIR',
     key: 'tmpDir',
     presence: { default: () => os.tmpdir() },
     shownDefault: 'the system temporary directory',
-    description: 'Absolute path of the directory for spilled sources too large to keep in memory.',
+    description: 'Absolute path of the directory where the typed rows of a large file wait between its two passes.',
     schema: absolutePath,
   }),
 ] as const satisfies readonly SettingDefinition[];
@@ -622,6 +623,18 @@ function readSettings(definitions: readonly SettingDefinition[], env: NodeJS.Pro
   }
   if (problems.length > 0) throw new SettingsError(problems);
   return settings;
+}
+
+/**
+ * FORMAT_PLUGINS alone, for code that builds the format registry before the other settings are read
+ * (`convert`) or without them (worker threads). Throws a `SettingsError` naming it.
+ */
+export function formatPluginModules(env: NodeJS.ProcessEnv = process.env): string[] {
+  const definition = SETTING_DEFINITIONS.find((d) => d.name === 'FORMAT_PLUGINS')!;
+  const value = env.FORMAT_PLUGINS === '' ? undefined : env.FORMAT_PLUGINS;
+  const result = fieldSchema(definition).safeParse(value);
+  if (!result.success) throw new SettingsError([{ setting: 'FORMAT_PLUGINS', value, reason: result.error.issues.map((i) => i.message).join('; ') }]);
+  return result.data as string[];
 }
 
 /** The default as the README shows it. */

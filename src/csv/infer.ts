@@ -6,10 +6,10 @@ import type { ColumnType } from '../types.js';
 import { DATE, DOUBLE, INT, STRING, TIMESTAMP, classify, type Kind } from './scalars.js';
 
 /** No value seen yet. */
-const NONE = 0;
+export const NONE = 0;
 
 /** MERGE[a * 7 + b]: int64 ⊂ double and date ⊂ timestamp; any other mix is a string. */
-const MERGE = (() => {
+export const MERGE = (() => {
   const table = new Uint8Array(49);
   for (let a = 0; a < 7; a++) {
     for (let b = 0; b < 7; b++) {
@@ -25,7 +25,7 @@ const MERGE = (() => {
 })();
 
 /** Indexed by Kind; a column that never had a value (NONE) is a string. */
-const TYPE_OF_KIND: readonly ColumnType[] = ['string', 'int64', 'double', 'boolean', 'date', 'timestamp', 'string'];
+export const TYPE_OF_KIND: readonly ColumnType[] = ['string', 'int64', 'double', 'boolean', 'date', 'timestamp', 'string'];
 
 export class SchemaInference {
   /** Per column: the Kind so far, NONE, or STRING once nothing can narrow it (then skipped). */

@@ -1,6 +1,10 @@
 /**
- * The two CSV tokenizers behind one small interface: text in, complete rows out, with the place
- * of any quoting fault, so the reader can keep line numbers exact whichever one runs.
+ * The two CSV tokenizers behind one small interface (papaparse, the default, and fast-csv): text
+ * in, complete rows out, with the place of any quoting fault, so the reader can keep line numbers
+ * exact whichever one runs. udsv, faster still, is not offered: it reports no fault and no
+ * position, and reads bad input as something else (checked with 0.7.3: `1,2,3` under a 2-column
+ * header gives `["1","2,3"]`, a short row takes the next line into its last field, `"x"y` gives
+ * `y`, an unclosed quote gives an empty field and ends the file).
  *
  * They agree on RFC 4180 input and on everything test/csv checks. Known differences, all outside
  * RFC 4180: spaces before an opening quote (fast-csv drops them and unquotes the field, papaparse
@@ -50,9 +54,11 @@ export function createRowParser(name: 'fast-csv' | 'papaparse', delimiter: strin
 
 /**
  * fast-csv's own row and scanner classes (public members of @fast-csv/parse 5, though not exported
- * from its index). Its stream API drops the rows parsed before a fault in the same chunk, which
- * would make the fault's line unknowable, and adds callbacks per row; driving its RowParser gives
- * the same parse with exact positions.
+ * from its index). Its public API is a stream (`parse`, `parseString`: CsvParserStream), which
+ * throws away the rows it parsed before a fault in the same chunk and reports a fault with no
+ * offset, so the fault's line would be unknowable; it also hands rows out asynchronously, 100 at
+ * a time. Driving its RowParser gives the same parse with exact positions. fast-csv is pinned, and
+ * this module refuses to load against a version without these classes.
  */
 interface FastCsvScanner {
   readonly line: string;

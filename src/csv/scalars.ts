@@ -36,7 +36,7 @@ const INT64_MIN_DIGITS = '9223372036854775808';
  * STRING otherwise. Leading zeros (`007`) are codes, not numbers. An integer outside 64 bits is a
  * STRING, not a DOUBLE: a double could not hold it exactly. `NaN` and `Infinity` are strings.
  */
-function scanNumber(s: string): Kind {
+export function scanNumber(s: string): Kind {
   // Every read stays below s.length: charCodeAt past the end is NaN and makes V8 deoptimise.
   const n = s.length;
   let i = 0;
@@ -120,6 +120,9 @@ export function parseBoolean(s: string): boolean | undefined {
  * microseconds of the fraction.
  */
 const temporal = { days: 0, seconds: 0, micros: 0 };
+
+/** What the last `classify` that returned DATE or TIMESTAMP found; read it before classifying again. */
+export const lastTemporal: Readonly<typeof temporal> = temporal;
 
 /**
  * DATE: `YYYY-MM-DD`, a real calendar date (proleptic Gregorian, years 0000-9999).

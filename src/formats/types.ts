@@ -26,5 +26,10 @@ export interface FormatPlugin {
   readonly contentType: string;
   /** Codec names this plugin accepts in `FormatOptions.compression`, default first. */
   readonly compressions: readonly string[];
+  /**
+   * How users choose the codec: the environment variable (`serve`) and the flag (`convert`), named
+   * `<NAME>_COMPRESSION` and `--<name>-compression` unless given here, and a one-line description.
+   */
+  readonly compressionOption?: { setting?: string; flag?: string; description?: string };
   createWriter(schema: TableSchema, sink: ByteSink, options: FormatOptions): FormatWriter;
 }

@@ -1,21 +1,21 @@
 /**
- * Converts one CSV object into one output per format: read and infer over every row, then write
- * all formats from the same typed batches, then publish every output or none.
+ * Converts one CSV object into one output per format, in two passes: the first parses every row,
+ * infers the exact schema and builds typed batches in the types seen so far; the second widens
+ * them to the final types and hands each batch to every format; then every output is published,
+ * or none.
  */
-import { Transform, type Readable } from 'node:stream';
-import os from 'node:os';
+import { Readable, Transform } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { openCsv, type CsvParserName } from '../csv/read.js';
-import { SchemaInference } from '../csv/infer.js';
-import { toTypedBatch } from '../csv/values.js';
+import { BatchBuilder, fitsTypes, writtenBatch, type BatchLimits, type BuiltBatch } from '../csv/batches.js';
 import { ObjectGoneError, PermanentError, type PermanentCode } from '../errors.js';
 import type { FormatRegistry } from '../formats/registry.js';
-import type { FormatOptions, FormatWriter } from '../formats/types.js';
+import type { FormatOptions } from '../formats/types.js';
 import type { ObjectStore, PendingObject } from '../storage/types.js';
-import type { Column, ColumnType, TableSchema } from '../types.js';
-import { allWritten, FormatThread, threadableStore } from './parallel.js';
-import { RowSpool } from './spool.js';
+import type { Column, ColumnType, TableSchema, TypedBatch } from '../types.js';
+import { BatchSpool } from './spool.js';
 import { normalizeEtag, SOURCE_ETAG } from '../versions/metadata.js';
+import { canUseFormatThread, openOutputs, type BatchOutputs, type OutputSpec } from './outputs.js';
 
 export interface EngineOptions {
   parser: CsvParserName;
@@ -24,27 +24,35 @@ export interface EngineOptions {
   encoding: 'utf-8' | 'latin1';
   /** Types the user pinned by column name; other columns are inferred. */
   pinnedTypes?: ReadonlyMap<string, ColumnType>;
+  /** Most rows in a batch, and so in a Parquet row group. */
   rowGroupSize: number;
+  /** Most bytes a batch's typed columns take: a wide row costs what its bytes cost. */
+  rowGroupBytes?: number;
   /** Per format name, e.g. `{ parquet: { compression: 'zstd' } }`. */
   formatOptions: Readonly<Record<string, FormatOptions>>;
   /** Refuse sources larger than this (stored bytes). */
   maxObjectBytes?: number;
   tmpDir?: string;
-  /** Source bytes held in memory between the passes before spilling to a temporary file. */
+  /**
+   * Bytes of typed batches held in memory between the passes before spilling to a temporary file;
+   * sources up to this size are also kept, to be read again without a second GET when needed.
+   */
   memorySpoolBytes?: number;
   /**
-   * When the rows spilled (a large file) and there are several outputs, write each format after the
-   * first on a thread of its own. Off by default: measured on 2 cores it saves at most the cheaper
-   * format's time and costs ~30% more CPU (the spool is read back once per thread), so it only
-   * helps a single large file on an otherwise idle machine (`convert --parallel-formats`).
+   * Sources at least this large (stored bytes) have their formats encoded on a thread of their own
+   * while the first pass parses, when the registry can be rebuilt there (see `loadFormats`) and
+   * the machine has a second core. Default FORMAT_THREAD_MIN_BYTES (16 MiB).
    */
-  parallelFormats?: boolean;
+  formatThreadMinBytes?: number;
 }
 
+export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
+
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
-  parser: 'fast-csv',
+  parser: 'papaparse',
   encoding: 'utf-8',
   rowGroupSize: 50_000,
+  rowGroupBytes: DEFAULT_ROW_GROUP_BYTES,
   formatOptions: {},
 };
 
@@ -136,9 +144,12 @@ export interface ConversionSummary {
   bytesIn: number;
   outputs: OutputSummary[];
   seconds: number;
+  /** The typed batches went to a temporary file between the passes. */
   spilled: boolean;
-  /** Formats written on threads of their own (0: all on the calling thread). */
-  formatThreads: number;
+  /** The file was parsed a second time (a column became text after typed values were stored, or the written types needed the text). */
+  readTwice: boolean;
+  /** The formats were encoded on a thread of their own (a large file). */
+  formatThread: boolean;
   /** Set when `resolveSchema` changed a registered schema. */
   schemaChanges?: SchemaChangeNote[];
 }
@@ -148,81 +159,114 @@ const DEFAULT_MEMORY_SPOOL_BYTES = 8 * 1024 * 1024;
 // Which version an output holds is the version rules' to say (src/versions/); re-exported for old callers.
 export { normalizeEtag, SOURCE_ETAG };
 
+/** Rows handed from the reader to the batch builder at once: small, so parsed text dies young. */
+const CHUNK_ROWS = 1024;
+
 export async function convertObject(request: ConvertRequest): Promise<ConversionSummary> {
   const started = performance.now();
   const { source, options, registry } = request;
   const plugins = request.outputs.map((output) => registry.get(output.format));
+  const memoryBytes = options.memorySpoolBytes ?? DEFAULT_MEMORY_SPOOL_BYTES;
   const object = await source.store.get(source.key, source.etag === undefined ? undefined : { ifMatch: source.etag });
   const sourceName = `${source.store.root}/${source.key}`;
-  if (options.maxObjectBytes !== undefined && object.size !== undefined && object.size > options.maxObjectBytes) {
-    object.body.destroy();
-    throw new PermanentError(
-      'OBJECT_TOO_LARGE',
-      `${sourceName} is ${object.size} bytes, above the limit of ${options.maxObjectBytes} (MAX_OBJECT_BYTES)`,
-    );
-  }
+  checkSize(object.size, options.maxObjectBytes, sourceName, object.body);
 
-  const counter = countBytes(object.body, object.size, options.maxObjectBytes, sourceName, request.onProgress);
-  const spool = new RowSpool(options.tmpDir ?? os.tmpdir(), options.memorySpoolBytes ?? DEFAULT_MEMORY_SPOOL_BYTES);
-  const pending: PendingObject[] = [];
-  const threads: FormatThread[] = [];
-  try {
-    // Pass 1: parse every row, infer the exact schema, keep the rows.
-    const table = await openCsv(counter.stream, {
-      parser: options.parser,
-      delimiter: options.delimiter,
-      encoding: options.encoding,
-      chunkRows: options.rowGroupSize,
-      maxBytes: options.maxObjectBytes,
-    });
-    const pinned = table.columns.map((name) => options.pinnedTypes?.get(name));
-    const inference = new SchemaInference(table.columns.length, pinned);
-    let rows = 0;
-    let bytesAtLastChunk = 0;
-    for await (const chunk of table.chunks) {
-      request.signal?.throwIfAborted();
-      inference.observe(chunk.rows);
-      rows += chunk.rows.length;
-      await spool.add(chunk, heapWeight(chunk));
-      bytesAtLastChunk = counter.bytes;
-    }
-    const inferred: TableSchema = { columns: table.columns.map((name, i) => ({ name, type: inference.types()[i]! })) };
-    const written: WrittenSchema = request.resolveSchema
-      ? await request.resolveSchema({ key: source.key, schema: inferred, empty: inference.emptyColumns() })
-      : { schema: inferred, sourceColumns: inferred.columns.map((_, i) => i) };
-    const { schema } = written;
-    const types = schema.columns.map((column) => column.type);
-    const names = schema.columns.map((column) => column.name);
-
-    // Pass 2: one typed batch feeds every format. A spilled file is large enough for threads to
-    // pay: there each format after the first replays the spool file on a thread of its own.
-    const writers: FormatWriter[] = [];
-    // The source's ETag in every output lets a duplicate delivery see the work is already done.
-    const metadata = object.etag ? { ...request.metadata, [SOURCE_ETAG]: normalizeEtag(object.etag) } : request.metadata;
-    const threadsCanPay = options.parallelFormats === true && request.outputs.length > 1 && os.availableParallelism() > 1 && !request.resolveSchema;
-    const spoolFile = threadsCanPay ? await spool.file() : undefined;
+  const counter = countBytes(object.body, object.size, options.maxObjectBytes, sourceName, request.onProgress, memoryBytes);
+  const spool = new BatchSpool(options.tmpDir, memoryBytes);
+  const limits: BatchLimits = { rows: options.rowGroupSize, bytes: options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES };
+  const threaded = canUseFormatThread(registry, object.size, options.formatThreadMinBytes);
+  // The source's ETag in every output lets a duplicate delivery see the work is already done.
+  const metadata = object.etag ? { ...request.metadata, [SOURCE_ETAG]: normalizeEtag(object.etag) } : request.metadata;
+  let pending: PendingObject[] = [];
+  let outputs: BatchOutputs | undefined;
+  const open = async (schema: TableSchema) => {
+    pending = [];
+    const specs: OutputSpec[] = [];
     for (const [i, output] of request.outputs.entries()) {
       const plugin = plugins[i]!;
-      const formatOptions = options.formatOptions[plugin.name] ?? {};
-      const store = spoolFile !== undefined && i > 0 ? await threadableStore(plugin, output.store) : undefined;
-      if (spoolFile !== undefined && store) {
-        const thread = new FormatThread({ spoolFile, schema, format: plugin.name, formatOptions, store, key: output.key, metadata });
-        threads.push(thread);
-        pending.push(thread);
-        continue;
-      }
       const sink = await output.store.put(output.key, { contentType: plugin.contentType, metadata });
       pending.push(sink);
-      writers.push(plugin.createWriter(schema, sink, formatOptions));
+      specs.push({ format: plugin.name, options: options.formatOptions[plugin.name] ?? {}, sink });
     }
-    for await (const chunk of spool.chunks()) {
+    outputs = openOutputs(registry, schema, specs, threaded);
+    return outputs;
+  };
+  const discard = async () => {
+    await outputs?.close();
+    await Promise.all(pending.map((object) => object.abort()));
+    outputs = undefined;
+    pending = [];
+  };
+  const write = async (batch: TypedBatch) => {
+    request.signal?.throwIfAborted();
+    await outputs!.write(batch);
+  };
+  /** The source read a second time, when the first pass could not write everything. */
+  let second: Readable | undefined;
+
+  try {
+    // Pass 1: parse every row, infer the exact schema, build typed batches in the types seen so far.
+    // Without a schema resolver the batches go to the formats at once, in the types of the first
+    // batch; if a later batch needs wider types, those outputs are dropped and the file read again.
+    const table = await openCsv(counter.stream, csvOptions(options));
+    const pinned = table.columns.map((name) => options.pinnedTypes?.get(name));
+    const builder = BatchBuilder.inferring(table.columns, pinned, limits);
+    const streaming = request.resolveSchema === undefined;
+    let streamedTypes: ColumnType[] | undefined;
+    const take = async (batch: BuiltBatch) => {
+      if (!streaming) return spool.add(batch);
+      if (!streamedTypes) {
+        streamedTypes = builder.types();
+        await open(schemaOf(table.columns, streamedTypes));
+      }
+      if (fitsTypes(batch, streamedTypes)) return write(writtenBatch(batch, streamedTypes, identity(streamedTypes)));
+      builder.stopBuilding();
+      await discard();
+    };
+    let rows = 0;
+    let dropped = false;
+    for await (const chunk of table.chunks) {
       request.signal?.throwIfAborted();
-      for (const thread of threads) thread.throwIfFailed();
-      const batch = toTypedBatch(chunk, types, names, written.sourceColumns, written.violationCode);
-      for (const writer of writers) await writer.write(batch);
+      rows += chunk.rows.length;
+      for (const batch of builder.add(chunk)) await take(batch);
+      if (builder.textLost && !dropped) {
+        // Nothing built so far can be written: free it now, not at the end of a long file.
+        dropped = true;
+        await Promise.all([spool.dispose(), discard()]);
+      }
     }
-    for (const writer of writers) await writer.finish();
-    await allWritten(threads, request.signal);
+    const last = builder.finish();
+    if (last) await take(last);
+    const inferredTypes = builder.types();
+    const inferred: TableSchema = schemaOf(table.columns, inferredTypes);
+    const written: WrittenSchema = request.resolveSchema
+      ? await request.resolveSchema({ key: source.key, schema: inferred, empty: builder.emptyColumns() })
+      : { schema: inferred, sourceColumns: identity(inferredTypes) };
+    const { schema, sourceColumns } = written;
+    const types = schema.columns.map((column) => column.type);
+
+    // Pass 2: whatever the first pass could not write.
+    let readTwice = false;
+    if (streaming && outputs && !builder.textLost) {
+      // Every batch was written as it came.
+    } else if (builder.canWrite(types, sourceColumns)) {
+      await open(schema);
+      for await (const built of spool.batches()) await write(writtenBatch(built, types, sourceColumns));
+    } else {
+      // The text of some values is needed again: parse the file a second time, straight into the written types.
+      readTwice = true;
+      await spool.dispose();
+      await open(schema);
+      second = await readAgain(request, object.etag, counter);
+      const again = await openCsv(second, csvOptions(options));
+      const plan = types.map((type, c) => ({ source: sourceColumns[c]!, type }));
+      const rebuilder = new BatchBuilder(table.columns, plan, limits, written.violationCode);
+      for await (const chunk of again.chunks) for (const built of rebuilder.add(chunk)) await write(writtenBatch(built, types, identity(types)));
+      const rest = rebuilder.finish();
+      if (rest) await write(writtenBatch(rest, types, identity(types)));
+    }
+    await outputs!.finish();
+    await outputs!.close();
     request.signal?.throwIfAborted();
 
     const publish = request.publish ?? publishAll;
@@ -244,18 +288,57 @@ export async function convertObject(request: ConvertRequest): Promise<Conversion
       })),
       seconds: (performance.now() - started) / 1000,
       spilled: spool.spilled,
-      formatThreads: threads.length,
+      readTwice,
+      formatThread: threaded,
       ...(written.changes?.length ? { schemaChanges: written.changes } : {}),
     };
   } catch (error) {
     counter.stream.destroy();
-    await Promise.all(pending.map((object) => object.abort()));
+    second?.destroy();
+    await discard();
     throw error;
   } finally {
-    // The threads read the spool file: they must be gone before it is removed.
-    await Promise.all(threads.map((thread) => thread.terminate()));
+    await outputs?.close();
     await spool.dispose();
   }
+}
+
+function schemaOf(names: readonly string[], types: readonly ColumnType[]): TableSchema {
+  return { columns: names.map((name, i) => ({ name, type: types[i]! })) };
+}
+
+function identity(types: readonly unknown[]): number[] {
+  return types.map((_, i) => i);
+}
+
+function csvOptions(options: EngineOptions) {
+  return {
+    parser: options.parser,
+    delimiter: options.delimiter,
+    encoding: options.encoding,
+    chunkRows: CHUNK_ROWS,
+    maxBytes: options.maxObjectBytes,
+  };
+}
+
+function checkSize(size: number | undefined, limit: number | undefined, name: string, body: Readable): void {
+  if (limit !== undefined && size !== undefined && size > limit) {
+    body.destroy();
+    throw new PermanentError('OBJECT_TOO_LARGE', `${name} is ${size} bytes, above the limit of ${limit} (MAX_OBJECT_BYTES)`);
+  }
+}
+
+/**
+ * The source's bytes once more: from memory when it was small enough to keep, else read again from
+ * the store, the same version (If-Match on the ETag) or SourceChangedError.
+ */
+async function readAgain(request: ConvertRequest, etag: string | undefined, first: ByteCounter): Promise<Readable> {
+  if (first.kept) return Readable.from(first.kept);
+  const { store, key } = request.source;
+  const object = await store.get(key, etag === undefined ? undefined : { ifMatch: etag });
+  const name = `${store.root}/${key}`;
+  checkSize(object.size, request.options.maxObjectBytes, name, object.body);
+  return countBytes(object.body, object.size, request.options.maxObjectBytes, name, undefined, 0).stream;
 }
 
 /**
@@ -279,15 +362,27 @@ export async function publishAll(staged: StagedOutput[], source: SourceVersion):
   throw (failed as PromiseRejectedResult).reason;
 }
 
-/** Counts stored bytes as they stream past, and enforces the size limit when the store did not say. */
+interface ByteCounter {
+  stream: Readable;
+  readonly bytes: number;
+  /** Every stored byte, while they total at most `keepBytes`. */
+  readonly kept: Buffer[] | undefined;
+}
+
+/**
+ * Counts stored bytes as they stream past, enforces the size limit when the store did not say, and
+ * keeps a small source's bytes so that it can be parsed again without another read.
+ */
 function countBytes(
   body: Readable,
   total: number | undefined,
   limit: number | undefined,
   name: string,
   onProgress: ConvertRequest['onProgress'],
-): { stream: Readable; readonly bytes: number } {
+  keepBytes: number,
+): ByteCounter {
   let bytes = 0;
+  let kept: Buffer[] | undefined = (total ?? 0) <= keepBytes ? [] : undefined;
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.byteLength;
@@ -295,6 +390,7 @@ function countBytes(
         callback(new PermanentError('OBJECT_TOO_LARGE', `${name} is larger than the limit of ${limit} bytes (MAX_OBJECT_BYTES)`));
         return;
       }
+      if (kept) kept = bytes <= keepBytes ? (kept.push(chunk), kept) : undefined;
       onProgress?.(bytes, total);
       callback(null, chunk);
     },
@@ -306,15 +402,8 @@ function countBytes(
     get bytes() {
       return bytes;
     },
+    get kept() {
+      return kept;
+    },
   };
-}
-
-/** What a chunk of parsed rows costs on the heap: UTF-16 characters plus array and string headers. */
-function heapWeight(chunk: { rows: string[][] }): number {
-  let weight = 0;
-  for (const row of chunk.rows) {
-    weight += 32 + 8 * row.length;
-    for (const field of row) weight += 16 + 2 * field.length;
-  }
-  return weight;
 }

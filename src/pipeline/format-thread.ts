@@ -1,57 +1,65 @@
 /**
- * Runs on a worker thread (see parallel.ts): writes one output format from the spool file the
- * calling thread filled, then publishes or discards it as the calling thread decides.
+ * Runs on a worker thread (see threaded-writers.ts): encodes every output format of one file from
+ * the typed batches it receives (their buffers transferred, not copied) and sends the encoded bytes
+ * back, so the calling thread keeps parsing while this one encodes and compresses.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { toTypedBatch } from '../csv/values.js';
-import { openStore } from '../storage/open.js';
-import type { PendingObject } from '../storage/types.js';
-import { threadFormatRegistry, toThreadError, type FormatJob, type ThreadCommand, type ThreadReport } from './parallel.js';
-import { readSpoolFile } from './spool.js';
+import { loadFormats } from '../formats/plugins.js';
+import type { FormatWriter } from '../formats/types.js';
+import type { TableSchema, TypedBatch } from '../types.js';
+import type { FormatOptions } from '../formats/types.js';
 
-const port = parentPort!;
-const job = workerData as FormatJob;
-const aborting = new AbortController();
-let decided: (command: ThreadCommand) => void;
-const decision = new Promise<ThreadCommand>((resolve) => (decided = resolve));
-
-port.on('message', (command: ThreadCommand) => {
-  if (command.kind === 'abort') aborting.abort();
-  decided(command);
-});
-
-const report = (message: ThreadReport) => port.postMessage(message);
-
-async function writeOutput(): Promise<void> {
-  let close = () => undefined as void;
-  let sink: PendingObject | undefined;
-  try {
-    const opened = await openStore(job.store);
-    close = opened.close;
-    const store = opened.store;
-    const plugin = threadFormatRegistry().get(job.format);
-    sink = await store.put(job.key, { contentType: plugin.contentType, metadata: job.metadata });
-    const writer = plugin.createWriter(job.schema, sink, job.formatOptions);
-    const types = job.schema.columns.map((column) => column.type);
-    const names = job.schema.columns.map((column) => column.name);
-    for await (const chunk of readSpoolFile(job.spoolFile)) {
-      aborting.signal.throwIfAborted();
-      await writer.write(toTypedBatch(chunk, types, names));
-    }
-    await writer.finish();
-    aborting.signal.throwIfAborted();
-    report({ kind: 'written' });
-    if ((await decision).kind === 'abort') throw aborting.signal.reason;
-    report({ kind: 'committed', bytes: await sink.commit() });
-  } catch (error) {
-    await sink?.abort().catch(() => undefined);
-    report(aborting.signal.aborted ? { kind: 'aborted' } : { kind: 'failed', error: toThreadError(error) });
-  } finally {
-    close();
-    // Nothing more to hear: let the thread end on its own.
-    port.removeAllListeners('message');
-    port.unref();
-  }
+/** What the thread is told when it starts. */
+export interface FormatThreadSetup {
+  pluginModules: string[];
+  schema: TableSchema;
+  /** One writer per output, in output order. */
+  outputs: { format: string; options: FormatOptions }[];
 }
 
-await writeOutput();
+/** Calling thread → format thread. */
+export type ToFormatThread = { kind: 'batch'; id: number; batch: TypedBatch } | { kind: 'finish' };
+
+/** Format thread → calling thread: encoded bytes of one output, a batch done, the end, or a failure. */
+export type FromFormatThread =
+  | { kind: 'bytes'; output: number; bytes: Uint8Array }
+  | { kind: 'batch-done'; id: number }
+  | { kind: 'finished' }
+  | { kind: 'failed'; message: string; stack?: string };
+
+const port = parentPort!;
+const setup = workerData as FormatThreadSetup;
+
+async function run(): Promise<void> {
+  const registry = await loadFormats(setup.pluginModules);
+  const writers: FormatWriter[] = setup.outputs.map((output, i) =>
+    registry.get(output.format).createWriter(setup.schema, {
+      // Transferred: the encoded bytes are this thread's to give away.
+      write: async (chunk: Uint8Array) => {
+        const bytes = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
+        port.postMessage({ kind: 'bytes', output: i, bytes } satisfies FromFormatThread, [bytes.buffer as ArrayBuffer]);
+      },
+    }, output.options),
+  );
+  // Messages are handled one at a time, in order.
+  let queue = Promise.resolve();
+  port.on('message', (message: ToFormatThread) => {
+    queue = queue.then(async () => {
+      if (message.kind === 'batch') {
+        for (const writer of writers) await writer.write(message.batch);
+        port.postMessage({ kind: 'batch-done', id: message.id } satisfies FromFormatThread);
+      } else {
+        for (const writer of writers) await writer.finish();
+        port.postMessage({ kind: 'finished' } satisfies FromFormatThread);
+        port.close();
+      }
+    }).catch((error: unknown) => {
+      port.postMessage({ kind: 'failed', message: (error as Error)?.message ?? String(error), stack: (error as Error)?.stack } satisfies FromFormatThread);
+      port.close();
+    });
+  });
+}
+
+await run().catch((error: unknown) => {
+  port.postMessage({ kind: 'failed', message: (error as Error)?.message ?? String(error), stack: (error as Error)?.stack } satisfies FromFormatThread);
+});

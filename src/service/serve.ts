@@ -12,6 +12,7 @@ import { createAwsClients, type AwsClients } from '../aws.js';
 import { SchemaMap } from '../config/pinned-schemas.js';
 import { QueuePolicyError, queueUrlOfArn, readRedrivePolicy } from '../config/redrive-policy.js';
 import type { Settings } from '../config/settings.js';
+import { loadFormatOptions } from '../config/format-settings.js';
 import type { FormatRegistry } from '../formats/registry.js';
 import { MetricsBuffer } from '../metrics/cloudwatch.js';
 import type { EngineOptions } from '../pipeline/convert.js';
@@ -82,7 +83,8 @@ export async function startService(settings: Settings, registry: FormatRegistry,
     delimiter: settings.csvDelimiter,
     encoding: settings.csvEncoding,
     rowGroupSize: settings.rowGroupSize,
-    formatOptions: { parquet: { compression: settings.parquetCompression }, avro: { compression: settings.avroCodec } },
+    formatOptions: loadFormatOptions(registry),
+    rowGroupBytes: settings.rowGroupBytes,
     maxObjectBytes: settings.maxObjectBytes,
     tmpDir: settings.tmpDir,
   };

@@ -4,11 +4,12 @@
  * larger one is streamed from S3, converted and published here.
  */
 import { createAwsClients, type AwsClients } from '../aws.js';
-import { FormatRegistry } from '../formats/registry.js';
-import { registerBuiltinFormats } from '../formats/builtin.js';
+import { formatPluginModules } from '../config/settings.js';
+import { loadFormats } from '../formats/plugins.js';
 import { convertBytes, convertStreaming, type BytesResult, type TaskResult, type WorkerTask } from './conversion.js';
 
-const registry = registerBuiltinFormats(new FormatRegistry());
+// The same formats as the main thread: built-in, plus the modules FORMAT_PLUGINS names (validated there).
+const registry = await loadFormats(formatPluginModules());
 let clients: AwsClients | undefined;
 
 export default async function runWorkerTask(work: WorkerTask): Promise<TaskResult | BytesResult> {

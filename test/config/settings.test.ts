@@ -37,6 +37,7 @@ describe('settings', () => {
         outputPrefix: '',
         outputKeyTemplate: '{prefix}{format}/{stem}.{ext}',
         formats: ['parquet', 'avro'],
+        formatPlugins: [],
         concurrency: 16,
         batchSize: 10,
         visibilityTimeout: 120,
@@ -61,12 +62,11 @@ describe('settings', () => {
         logPretty: Boolean(process.stdout.isTTY),
         awsEndpointUrl: undefined,
         awsRegion: 'us-east-1',
-        csvParser: 'fast-csv',
+        csvParser: 'papaparse',
         csvDelimiter: undefined,
         csvEncoding: 'utf-8',
-        parquetCompression: 'snappy',
-        avroCodec: 'deflate',
         rowGroupSize: 50_000,
+        rowGroupBytes: 16 * 2 ** 20,
         tmpDir: os.tmpdir(),
       });
     });
@@ -301,13 +301,14 @@ describe('settings', () => {
     });
 
     it('reads choices case-insensitively', () => {
-      expect(load({ CSV_PARSER: 'PapaParse', CSV_ENCODING: 'UTF8', PARQUET_COMPRESSION: 'ZSTD', AVRO_CODEC: 'null' })).to.deep.include({
-        csvParser: 'papaparse',
-        csvEncoding: 'utf-8',
-        parquetCompression: 'zstd',
-        avroCodec: 'null',
-      });
-      expect(problem({ PARQUET_COMPRESSION: 'lz4' })).to.equal('invalid setting PARQUET_COMPRESSION="lz4": must be one of snappy, none, gzip, zstd');
+      expect(load({ CSV_PARSER: 'Fast-CSV', CSV_ENCODING: 'UTF8' })).to.deep.include({ csvParser: 'fast-csv', csvEncoding: 'utf-8' });
+      expect(problem({ CSV_PARSER: 'udsv' })).to.equal('invalid setting CSV_PARSER="udsv": must be one of papaparse, fast-csv');
+    });
+
+    it('reads ROW_GROUP_BYTES as a size of at least 1 MiB, and FORMAT_PLUGINS as a list of modules', () => {
+      expect(load({ ROW_GROUP_BYTES: '64MiB' }).rowGroupBytes).to.equal(64 * 2 ** 20);
+      expect(problem({ ROW_GROUP_BYTES: '100KiB' })).to.equal('invalid setting ROW_GROUP_BYTES="100KiB": must be at least 1MiB');
+      expect(load({ FORMAT_PLUGINS: ' ./a.js, @acme/orc-format ,' }).formatPlugins).to.deep.equal(['./a.js', '@acme/orc-format']);
     });
 
     it('wants an absolute TMP_DIR', () => {

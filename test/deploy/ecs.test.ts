@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { parseModifiedSince } from '../../src/backfill/since.js';
 import { BACKFILL_SETTINGS, registerBackfillCommand } from '../../src/cli/backfill.js';
 import { loadSettings, loadSettingsSubset, SETTING_DEFINITIONS } from '../../src/config/settings.js';
+import { formatSettingRows, loadFormatOptions } from '../../src/config/format-settings.js';
 import { registerBuiltinFormats } from '../../src/formats/builtin.js';
 import { FormatRegistry } from '../../src/formats/registry.js';
 import { MetricName } from '../../src/metrics/names.js';
@@ -55,6 +56,7 @@ const DELIBERATELY_UNSET: Record<string, string> = {
   AWS_ENDPOINT_URL: 'unset means the real AWS endpoints; it exists for emulators',
   SCHEMA_MAP: 'unset means every column type is inferred',
   SCHEMA_REGISTRY: 'unset means no dataset schemas: each file keeps its own inferred types',
+  FORMAT_PLUGINS: 'unset means the built-in formats only',
   CSV_DELIMITER: 'unset means detected from each file’s header',
 };
 
@@ -90,7 +92,9 @@ describe('ECS Fargate deployment files', () => {
     });
 
     it('sets every setting the code defines, by its exact name, except those whose unset meaning is wanted', () => {
-      const defined = SETTING_DEFINITIONS.map((d) => d.name);
+      // The built-in formats' codec settings come from the format registry.
+      const formats = formatSettingRows(registerBuiltinFormats(new FormatRegistry())).map((row) => row.name);
+      const defined = [...SETTING_DEFINITIONS.map((d) => d.name), ...formats];
       const names = container.environment.map((e) => e.name);
       expect(new Set(names).size, 'no duplicates').to.equal(names.length);
       expect(names.filter((name) => !defined.includes(name)), 'names the code does not read').to.deep.equal([]);
@@ -99,6 +103,7 @@ describe('ECS Fargate deployment files', () => {
 
     it('has values the service accepts at start-up', () => {
       const settings = loadSettings(env);
+      expect(loadFormatOptions(registerBuiltinFormats(new FormatRegistry()), env)).to.have.keys('parquet', 'avro');
       expect(settings.tmpDir).to.equal('/tmp');
       expect(settings.logPretty).to.equal(false);
       expect(settings.healthPort).to.be.greaterThan(0);

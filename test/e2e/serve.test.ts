@@ -274,7 +274,8 @@ describe('serve: retries, shutdown and head-of-line blocking', function () {
   it('a slow file does not block the small files behind it', async () => {
     const service = await startServiceProcess({ ...pipeline.env, CONCURRENCY: '4', BATCH_SIZE: '2' });
     try {
-      await pipeline.put('hol/slow.csv', largeCsv(30));
+      // Large enough to take several seconds even at the engine's speed (about 30 MB/s through serve).
+      await pipeline.put('hol/slow.csv', largeCsv(150));
       await new Promise((resolve) => setTimeout(resolve, 1500));
       await Promise.all(Array.from({ length: 12 }, (_, i) => pipeline.put(`hol/small-${i}.csv`, smallCsv(i))));
       const converted = async (key: string) =>

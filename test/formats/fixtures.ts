@@ -1,12 +1,26 @@
 /** Test data for the format plugins: hand-picked edge cases, and a large deterministic table. */
-import type { Column, ColumnType, ColumnValues, TableSchema, TypedBatch } from '../../src/types.js';
+import { ColumnBuffer } from '../../src/csv/columns.js';
+import type { Column, ColumnType, TableSchema, TypedBatch, TypedColumn } from '../../src/types.js';
 
 type Value = bigint | number | boolean | string | null;
 
-/** Builds a column-major batch from rows. */
-export function batchOf(rows: Value[][]): TypedBatch {
-  const width = rows[0]?.length ?? 0;
-  const columns = Array.from({ length: width }, (_, c) => rows.map((row) => row[c]!) as ColumnValues);
+/** One typed column from plain values: int64 and timestamp as bigint, date as days. */
+export function columnOf(type: ColumnType, values: readonly Value[]): TypedColumn {
+  const buffer = new ColumnBuffer(type);
+  for (const value of values) {
+    if (value === null) buffer.pushNull();
+    else if (type === 'int64' || type === 'timestamp') buffer.pushBigInt(value as bigint);
+    else if (type === 'double') buffer.pushDouble(value as number);
+    else if (type === 'boolean') buffer.pushBoolean(value as boolean);
+    else if (type === 'date') buffer.pushDate(value as number);
+    else buffer.pushString(value as string);
+  }
+  return buffer.seal()!;
+}
+
+/** Builds a column-major batch of `schema` from rows. */
+export function batchOf(schema: TableSchema, rows: Value[][]): TypedBatch {
+  const columns = schema.columns.map((column, c) => columnOf(column.type, rows.map((row) => row[c]!)));
   return { rowCount: rows.length, columns };
 }
 
@@ -102,7 +116,8 @@ export function largeBatches(totalRows: number, batchRows: number): Iterable<Typ
           name.push(i % 13 === 0 ? null : `r${i}`);
           city.push(CITIES[i % CITIES.length]!);
         }
-        yield { rowCount: n, columns: [id, amount, flag, day, ts, name, city] };
+        const values = [id, amount, flag, day, ts, name, city];
+        yield { rowCount: n, columns: LARGE_SCHEMA.columns.map((column, c) => columnOf(column.type, values[c]!)) };
       }
     },
   };

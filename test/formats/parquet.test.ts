@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { parquetFormat } from '../../src/formats/parquet.js';
 import type { TableSchema } from '../../src/types.js';
-import { EDGE_ROWS, EDGE_SCHEMA, LARGE_SCHEMA, batchOf, expectedColumns, largeBatches } from './fixtures.js';
+import { EDGE_ROWS, EDGE_SCHEMA, LARGE_SCHEMA, batchOf, columnOf, expectedColumns, largeBatches } from './fixtures.js';
 import { MemorySink, TempDir, writeBatches } from './memory-sink.js';
 import { checkLargeParquet, readParquet } from './readers.js';
+import { runPython } from '../support/python.js';
 
 const CODECS = { snappy: 'SNAPPY', none: 'UNCOMPRESSED', gzip: 'GZIP', zstd: 'ZSTD' } as const;
 
@@ -23,7 +24,7 @@ describe('parquet format', () => {
   for (const [compression, codec] of Object.entries(CODECS)) {
     describe(`with ${compression}`, () => {
       it('round-trips types, extremes, nulls and unicode exactly (pyarrow, DuckDB)', async () => {
-        const sink = await writeBatches(parquetFormat, EDGE_SCHEMA, [batchOf(EDGE_ROWS)], { compression });
+        const sink = await writeBatches(parquetFormat, EDGE_SCHEMA, [batchOf(EDGE_SCHEMA, EDGE_ROWS)], { compression });
         const file = await readParquet(await temp.file(`edge.parquet`, sink.bytes()));
 
         expect(file.types).to.deep.equal({
@@ -62,6 +63,42 @@ describe('parquet format', () => {
     });
   }
 
+  it('writes statistics readers can trust: pyarrow reads each row group\'s min, max and nulls, DuckDB filters by them', async () => {
+    const sink = await writeBatches(parquetFormat, LARGE_SCHEMA, largeBatches(30_000, 10_000), {});
+    const path = await temp.file('stats.parquet', sink.bytes());
+    const report = await runPython(
+      `
+import sys, json, duckdb, pyarrow.parquet as pq
+m = pq.ParquetFile(sys.argv[1]).metadata
+stats = []
+for g in range(m.num_row_groups):
+    for c in range(m.num_columns):
+        s = m.row_group(g).column(c).statistics
+        stats.append([m.row_group(g).column(c).path_in_schema, s.has_min_max, str(s.min) if s.has_min_max else None, str(s.max) if s.has_min_max else None, s.null_count])
+q = lambda sql: duckdb.sql(sql.replace('F', "'" + sys.argv[1] + "'")).fetchall()[0][0]
+print(json.dumps({'stats': stats[:7] + stats[-7:], 'ids': q("select count(*) from F where id between 9990 and 10010"),
+  'tsAfter': q("select count(*) from F where ts > make_timestamptz(1600000000000000 + 25000::BIGINT * 1000003)"),
+  'city': q("select count(*) from F where city = 'São Paulo'"), 'noName': q("select count(*) from F where name is null")}))
+`,
+      [path],
+    );
+    const result = JSON.parse(report) as { stats: unknown[][]; ids: number; tsAfter: number; city: number; noName: number };
+    expect(result.stats.slice(0, 7)).to.deep.equal([
+      ['id', true, '0', '9999', 10],
+      ['amount', true, '-0.0', '4999.5', 99], // a zero minimum is written -0, as the spec says
+      ['flag', true, 'False', 'True', 1428],
+      ['day', true, '1915-03-31', '1942-08-15', 0],
+      ['ts', true, '2020-09-13 12:26:41.000003+00:00', '2020-09-13 15:13:18.029994+00:00', 910], // rows 0 and 9999 are null
+      ['name', true, 'r1', 'r9999', 770],
+      ['city', true, '', '東京', 0],
+    ]);
+    expect(result.stats.slice(7)[0]).to.deep.equal(['id', true, '20000', '29999', 10]);
+    // Expected from the table's formulas (fixtures.largeBatches).
+    const ids = Array.from({ length: 21 }, (_, k) => 9990 + k).filter((i) => i % 1009 !== 7).length;
+    const tsAfter = Array.from({ length: 30_000 }, (_, i) => i).filter((i) => i > 25_000 && i % 11 !== 0).length;
+    expect(result).to.deep.include({ ids, tsAfter, city: 6000, noName: Array.from({ length: 30_000 }, (_, i) => i).filter((i) => i % 13 === 0).length });
+  });
+
   it('compresses for real: gzip and zstd files are smaller than uncompressed ones', async () => {
     const sizes: Record<string, number> = {};
     for (const compression of ['none', 'gzip', 'zstd']) {
@@ -81,7 +118,7 @@ describe('parquet format', () => {
       ],
     };
     const rows = [[19723, 9.5, 'x', 1n]];
-    const sink = await writeBatches(parquetFormat, schema, [batchOf(rows)], {});
+    const sink = await writeBatches(parquetFormat, schema, [batchOf(schema, rows)], {});
     const file = await readParquet(await temp.file('names.parquet', sink.bytes()));
     expect(Object.keys(file.types)).to.deep.equal(['Order Date', 'prix €', '1st', 'a.b']);
     expect(file.codecs).to.deep.equal(['SNAPPY']);
@@ -149,7 +186,7 @@ describe('parquet format', () => {
     const writer = parquetFormat.createWriter(EDGE_SCHEMA, new MemorySink(), {});
     let error: unknown;
     try {
-      await writer.write({ rowCount: 1, columns: [[1n]] });
+      await writer.write({ rowCount: 1, columns: [columnOf('int64', [1n])] });
     } catch (caught) {
       error = caught;
     }

@@ -1,38 +1,11 @@
 import { expect } from 'chai';
 import { registerBuiltinFormats } from '../../src/formats/builtin.js';
 import { FormatRegistry } from '../../src/formats/registry.js';
-import type { ByteSink, FormatOptions, FormatPlugin, FormatWriter } from '../../src/formats/types.js';
-import type { TableSchema, TypedBatch } from '../../src/types.js';
+import type { TableSchema } from '../../src/types.js';
+import ndjsonFormat from '../support/ndjson-format.js';
 import { EDGE_ROWS, EDGE_SCHEMA, batchOf, expectedColumns, normalize } from './fixtures.js';
 import { MemorySink, TempDir, writeBatches } from './memory-sink.js';
 import { readAvro, readParquet } from './readers.js';
-
-/** A whole extra format in a dozen lines: one JSON object per row, int64 and timestamps as strings. */
-const ndjsonFormat: FormatPlugin = {
-  name: 'ndjson',
-  extension: 'ndjson',
-  contentType: 'application/x-ndjson',
-  compressions: ['none'],
-  createWriter(schema: TableSchema, sink: ByteSink, options: FormatOptions): FormatWriter {
-    if ((options.compression ?? 'none') !== 'none') throw new Error('ndjson: no compression');
-    const encoder = new TextEncoder();
-    return {
-      async write(batch: TypedBatch) {
-        let text = '';
-        for (let row = 0; row < batch.rowCount; row++) {
-          const record: Record<string, unknown> = {};
-          schema.columns.forEach((column, c) => {
-            const value = batch.columns[c]![row];
-            record[column.name] = typeof value === 'bigint' ? value.toString() : value;
-          });
-          text += `${JSON.stringify(record)}\n`;
-        }
-        await sink.write(encoder.encode(text));
-      },
-      async finish() {},
-    };
-  },
-};
 
 describe('format registry with the built-in formats', () => {
   const temp = new TempDir();
@@ -52,7 +25,7 @@ describe('format registry with the built-in formats', () => {
     const rowCounts: Record<string, number> = {};
     for (const name of registry.names()) {
       const plugin = registry.get(name);
-      const sink = await writeBatches(plugin, EDGE_SCHEMA, [batchOf(EDGE_ROWS.slice(0, 4)), batchOf(EDGE_ROWS.slice(4))], {
+      const sink = await writeBatches(plugin, EDGE_SCHEMA, [batchOf(EDGE_SCHEMA, EDGE_ROWS.slice(0, 4)), batchOf(EDGE_SCHEMA, EDGE_ROWS.slice(4))], {
         compression: plugin.compressions[0],
       });
       const path = await temp.file(`all.${plugin.extension}`, sink.bytes());
@@ -66,7 +39,7 @@ describe('format registry with the built-in formats', () => {
   it('the extra format writes real values', async () => {
     const schema: TableSchema = { columns: [EDGE_SCHEMA.columns[0]!, EDGE_SCHEMA.columns[5]!] };
     const rows = EDGE_ROWS.map((row) => [row[0]!, row[5]!]);
-    const sink = await writeBatches(registry.get('ndjson'), schema, [batchOf(rows)], {}, new MemorySink());
+    const sink = await writeBatches(registry.get('ndjson'), schema, [batchOf(schema, rows)], {}, new MemorySink());
     const records = sink.bytes().toString('utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, string | null>);
     const expected = expectedColumns(schema.columns, rows);
     expect(records.map((record) => record.id)).to.deep.equal(expected.id);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { PermanentError } from '../../src/errors.js';
 import { FormatRegistry } from '../../src/formats/registry.js';
 import { registerBuiltinFormats } from '../../src/formats/builtin.js';
+import { loadFormats } from '../../src/formats/plugins.js';
 import { convertObject, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../../src/pipeline/convert.js';
 import { LocalStore } from '../../src/storage/local.js';
 import type { ByteSink } from '../../src/formats/types.js';
@@ -14,7 +15,7 @@ import { runPython } from '../support/python.js';
 
 const registry = registerBuiltinFormats(new FormatRegistry());
 
-async function convertFile(dir: string, name: string, content: string | Buffer, options: Partial<EngineOptions> = {}) {
+async function convertFile(dir: string, name: string, content: string | Buffer, options: Partial<EngineOptions> = {}, formats: FormatRegistry = registry) {
   await writeFile(path.join(dir, name), content);
   const out = new LocalStore(path.join(dir, 'out'));
   const stem = name.replace(/\.csv(\.gz)?$/, '');
@@ -25,7 +26,7 @@ async function convertFile(dir: string, name: string, content: string | Buffer, 
       { format: 'avro', store: out, key: `${stem}.avro` },
     ],
     options: { ...DEFAULT_ENGINE_OPTIONS, ...options },
-    registry,
+    registry: formats,
   });
 }
 
@@ -58,27 +59,102 @@ describe('convertObject: one CSV to every format', () => {
     expect(left).to.deep.equal([]);
   });
 
-  it('large inputs spill to a temporary file between passes and keep row order across row groups', async () => {
+  /** Reads `n` and `label` back with pyarrow and fastavro: row groups, label type, and whether n is 0… and label is prefix + n in both. */
+  async function readBack(stem: string, count: number, labelPrefix: string): Promise<string> {
+    return (
+      await runPython(
+        `
+import sys, pyarrow.parquet as pq, fastavro
+count = int(sys.argv[3])
+f = pq.ParquetFile(sys.argv[1])
+t = f.read()
+labels = [sys.argv[4] + str(i) for i in range(count)]
+with open(sys.argv[2], 'rb') as a:
+    records = list(fastavro.reader(a))
+print(f.metadata.num_row_groups, str(t.schema.field('label').type), t.column('n').to_pylist() == list(range(count)), t.column('label').to_pylist() == labels,
+      [r['n'] for r in records] == list(range(count)), [r['label'] for r in records] == labels)
+`,
+        [path.join(dir, `out/${stem}.parquet`), path.join(dir, `out/${stem}.avro`), String(count), labelPrefix],
+      )
+    ).trim();
+  }
+
+  it('streams batches to the formats during the first pass, in row order across row groups', async () => {
     const lines = ['n,label'];
     for (let i = 0; i < 30_000; i++) lines.push(`${i},row ${i}`);
-    const summary = await convertFile(dir, 'many.csv.gz', gzipSync(lines.join('\n') + '\n'), {
-      rowGroupSize: 1000,
-      memorySpoolBytes: 10_000,
+    const summary = await convertFile(dir, 'many.csv.gz', gzipSync(lines.join('\n') + '\n'), { rowGroupSize: 1000, memorySpoolBytes: 10_000 });
+    expect(summary).to.deep.include({ rows: 30_000, spilled: false, readTwice: false, formatThread: false });
+    expect(await readBack('many', 30_000, 'row ')).to.equal('30 string True True True True');
+  });
+
+  it('reads the file a second time when a column turns to text after typed values were written', async () => {
+    const lines = ['n,label'];
+    for (let i = 0; i < 5000; i++) lines.push(`${i},${i}`);
+    lines.push('5000,n/a');
+    for (let i = 5001; i < 6000; i++) lines.push(`${i},${i}`);
+    const summary = await convertFile(dir, 'late.csv', lines.join('\n') + '\n', { rowGroupSize: 1000 });
+    expect(summary).to.deep.include({ rows: 6000, readTwice: true });
+    expect(summary.columns).to.deep.equal([{ name: 'n', type: 'int64' }, { name: 'label', type: 'string' }]);
+    expect(await readBack('late', 6000, '')).to.equal('6 string True False True False');
+    const exact = await runPython(
+      `
+import sys, pyarrow.parquet as pq
+labels = pq.read_table(sys.argv[1]).column('label').to_pylist()
+print(labels[4999], labels[5000], labels[5001], len(labels))
+`,
+      [path.join(dir, 'out/late.parquet')],
+    );
+    expect(exact.trim()).to.equal('4999 n/a 5001 6000');
+  });
+
+  it('with a schema resolver, holds the typed batches until the schema is known, spilling beyond the memory budget', async () => {
+    const lines = ['n,label'];
+    for (let i = 0; i < 30_000; i++) lines.push(`${i},row ${i}`);
+    await writeFile(path.join(dir, 'resolved.csv'), lines.join('\n') + '\n');
+    const out = new LocalStore(path.join(dir, 'out'));
+    const seen: string[] = [];
+    const summary = await convertObject({
+      source: { store: new LocalStore(dir), key: 'resolved.csv' },
+      outputs: [
+        { format: 'parquet', store: out, key: 'resolved.parquet' },
+        { format: 'avro', store: out, key: 'resolved.avro' },
+      ],
+      options: { ...DEFAULT_ENGINE_OPTIONS, rowGroupSize: 1000, memorySpoolBytes: 10_000 },
+      registry,
+      // The registered schema widens n to double and adds a column the file lacks.
+      resolveSchema: async ({ schema }) => {
+        seen.push(schema.columns.map((column) => `${column.name}:${column.type}`).join(','));
+        return {
+          schema: { columns: [{ name: 'n', type: 'double' }, { name: 'label', type: 'string' }, { name: 'extra', type: 'int64' }] },
+          sourceColumns: [0, 1, -1],
+        };
+      },
     });
-    expect(summary.spilled).to.equal(true);
-    expect(summary.rows).to.equal(30_000);
+    expect(seen).to.deep.equal(['n:int64,label:string']);
+    expect(summary).to.deep.include({ rows: 30_000, spilled: true, readTwice: false });
     const check = await runPython(
       `
-import sys, pyarrow.parquet as pq, fastavro
-f = pq.ParquetFile(sys.argv[1])
-n = f.read().column('n').to_pylist()
-with open(sys.argv[2], 'rb') as a:
-    m = [r['n'] for r in fastavro.reader(a)]
-print(f.metadata.num_row_groups, n == list(range(30000)), m == list(range(30000)))
+import sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+print(str(t.schema.field('n').type), t.column('n').to_pylist() == [float(i) for i in range(30000)], t.column('extra').null_count)
 `,
-      [path.join(dir, 'out/many.parquet'), path.join(dir, 'out/many.avro')],
+      [path.join(dir, 'out/resolved.parquet')],
     );
-    expect(check.trim()).to.equal('30 True True');
+    expect(check.trim()).to.equal('double True 30000');
+  });
+
+  it('encodes the formats on a thread of their own for a large file, with the same outputs', async () => {
+    const lines = ['n,label'];
+    for (let i = 0; i < 30_000; i++) lines.push(`${i},row ${i}`);
+    const summary = await convertFile(dir, 'threaded.csv', lines.join('\n') + '\n', { rowGroupSize: 1000, formatThreadMinBytes: 0 }, await loadFormats());
+    expect(summary).to.deep.include({ rows: 30_000, formatThread: true });
+    expect(await readBack('threaded', 30_000, 'row ')).to.equal('30 string True True True True');
+  });
+
+  it('a failure on the format thread fails the file and leaves no output', async () => {
+    const error = await convertFile(dir, 'bad-codec.csv', 'n\n1\n2\n', { formatThreadMinBytes: 0, formatOptions: { avro: { compression: 'zstd' } } }, await loadFormats()).catch((e: unknown) => e);
+    expect((error as Error).message).to.match(/unsupported compression "zstd"/);
+    expect(await readdir(path.join(dir, 'out')).catch(() => [])).to.deep.equal([]);
   });
 
   it('pinned types override inference, and a value that does not fit names its line', async () => {

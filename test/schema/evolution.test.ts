@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { SchemaInference } from '../../src/csv/infer.js';
-import { toTypedBatch } from '../../src/csv/values.js';
+import { BatchBuilder } from '../../src/csv/batches.js';
 import { evolve, fits, widen, type Evolution, type EvolutionMode, type FileColumn } from '../../src/schema/evolution.js';
 import { COLUMN_TYPES, type Column, type ColumnType } from '../../src/types.js';
 import { seededRandom } from '../support/random.js';
@@ -64,7 +64,7 @@ describe('dataset schema evolution rules', () => {
 
     it('fits() agrees with the engine: a column inferred as T converts under type R exactly when T fits R (or it is empty)', () => {
       // Values of every kind inference knows, mixed at random into columns; the conversion of pass 2
-      // (toTypedBatch) is the judge, so the rules can never promise a fit the engine then refuses.
+      // (the batch builder with fixed types) is the judge, so the rules can never promise a fit the engine then refuses.
       const pool = ['', '', '7', '-12', '9223372036854775807', '2.5', '1e3', 'true', 'FALSE', '2024-02-29', '2024-02-29T10:00:00Z', '2024-01-01 08:30', 'abc', '007', 'NaN'];
       const random = seededRandom(15);
       for (let trial = 0; trial < 400; trial++) {
@@ -78,7 +78,9 @@ describe('dataset schema evolution rules', () => {
         for (const target of COLUMN_TYPES) {
           let converts = true;
           try {
-            toTypedBatch({ rows, lines: rows.map((_, i) => i + 2) } as never, [target], ['c'], undefined, 'SCHEMA_MISMATCH');
+            const judge = new BatchBuilder(['c'], [{ source: 0, type: target }], { rows: 1000, bytes: 1 << 20 }, 'SCHEMA_MISMATCH');
+            judge.add({ rows, firstRow: 1, lines: rows.map((_, i) => i + 2) });
+            judge.finish();
           } catch {
             converts = false;
           }
