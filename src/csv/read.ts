@@ -331,7 +331,7 @@ function quotingError(kind: keyof typeof QUOTING_PROBLEMS, line: number): Perman
 function tooLong(line: number): PermanentError {
   return new PermanentError(
     'INVALID_CSV',
-    `line ${line}: a row runs past ${MAX_ROW_CHARS} characters; most likely a quote opened there is never closed`,
+    `line ${line}: a row runs past ${MAX_ROW_CHARS} characters, the most one row may hold; either a quote opened there is never closed (close it), or a field is that large (split it or store it as its own object)`,
   );
 }
 

@@ -186,11 +186,13 @@ describe('reliability: memory with the task definition’s settings', function (
 
   it('a file that cannot fit in a worker’s heap even alone is dead-lettered at once as OUT_OF_MEMORY, the files beside it unharmed', async () => {
     const pipeline = await createPipeline(clients, 'memory-oom', { visibilityTimeout: 120 });
-    // One 48 MB field: more than a 64 MiB heap can hold however the engine batches rows.
+    // One 30 MB field: more than a 64 MiB heap can hold however the engine batches rows, and still
+    // under the longest row the reader accepts (MAX_ROW_CHARS, 32 Mi characters: a longer row is
+    // INVALID_CSV before memory is at stake).
     const hog = path.join(dir, 'hog.csv');
     const out = createWriteStream(hog);
     out.write('id,blob\n1,');
-    for (let i = 0; i < 48; i++) out.write('x'.repeat(1_000_000));
+    for (let i = 0; i < 30; i++) out.write('x'.repeat(1_000_000));
     out.end('\n');
     await once(out, 'close');
     await upload(pipeline, 'oom/hog.csv', hog);
@@ -207,7 +209,7 @@ describe('reliability: memory with the task definition’s settings', function (
     }
     const { totals, seconds } = await convertAll(pipeline, rows.size + 1, { WORKER_HEAP_MB: '64' });
     const letters = (await drainQueue(clients, pipeline.dlqUrl, 500)).map(asDeadLetter);
-    console.log(`      48 MB field with a 64 MiB worker heap, 12 small and 2 medium files: ${seconds.toFixed(0)} s; dead letters ${JSON.stringify(letters.map((l) => [l.code, l.attributes.attempts]))}`);
+    console.log(`      30 MB field with a 64 MiB worker heap, 12 small and 2 medium files: ${seconds.toFixed(0)} s; dead letters ${JSON.stringify(letters.map((l) => [l.code, l.attributes.attempts]))}`);
     expect(letters.map((l) => ({ keys: l.keys, code: l.code, attempts: l.attributes.attempts }))).to.deep.equal([{ keys: ['oom/hog.csv'], code: 'OUT_OF_MEMORY', attempts: '1' }]);
     expect(letters[0]!.reason).to.match(/^s3:\/\/[^ ]+\/oom\/hog\.csv: \d+ bytes of CSV did not fit in memory: .*WORKER_HEAP_MB=64.*split the file/);
     expect(totals.TransientRetries ?? 0, 'retries').to.equal(0);
