@@ -8,6 +8,7 @@
  * or whitespace-only value is a blank line, not a null.
  */
 import type { Readable } from 'node:stream';
+import { getHeapStatistics } from 'node:v8';
 import { PermanentError } from '../errors.js';
 import { decodeText, InvalidBytesError, type TextEncodingName } from './decode.js';
 import { detectDelimiter, endOfRecord } from './delimiter.js';
@@ -57,6 +58,28 @@ const PARSE_CHARS = 1 << 16;
  * (V8 strings cannot pass about 512 M characters anyway).
  */
 export const MAX_ROW_CHARS = 1 << 25;
+
+/**
+ * Heap bytes a row's characters may need while it is read and converted (the text held, its
+ * doubling as more is read, the flattened copy, the field's value): a row longer than the heap
+ * divided by this is refused before it is read whole. Node stops a worker thread that reaches its
+ * heap limit, but only at best: an allocation that meets the limit in some paths (an ArrayBuffer
+ * under external-memory pressure, measured with a 30 MB field in a 64 MiB worker heap) aborts the
+ * whole process with every file in it (nodejs/node#47224). Measured: that field needed about 80 MB
+ * of heap, 2.7 bytes a character.
+ */
+const HEAP_BYTES_PER_ROW_CHAR = 8;
+
+/**
+ * The longest row this thread reads: MAX_ROW_CHARS, or less where the heap is small (a worker thread
+ * with a small WORKER_HEAP_MB). With the defaults (384 MiB) it is MAX_ROW_CHARS.
+ */
+export function rowCharLimit(heapLimitBytes = getHeapStatistics().heap_size_limit): number {
+  return Math.min(MAX_ROW_CHARS, Math.floor(heapLimitBytes / HEAP_BYTES_PER_ROW_CHAR));
+}
+
+/** This thread's row limit, fixed when the module loads (a thread's heap limit does not change). */
+const ROW_LIMIT = rowCharLimit();
 
 /**
  * Reads up to the header row and returns the table; the data rows stream through `chunks`.
@@ -208,7 +231,7 @@ class TextCursor {
       if (end === -1 || (end === text.length - 1 && text[end] === '\r')) {
         // No break yet, or a \r that may be the first half of \r\n.
         if (this.complete) return { text: text.slice(lineStart, end === -1 ? text.length : end), lineBreak: '\n' };
-        if (text.length > MAX_ROW_CHARS) throw tooLong(this.line + countBreaks(text, 0, lineStart, '\n'));
+        if (text.length > ROW_LIMIT) throw tooLong(this.line + countBreaks(text, 0, lineStart, '\n'));
         continue;
       }
       const lineBreak = text[end] === '\r' && text[end + 1] !== '\n' ? '\r' : '\n';
@@ -305,8 +328,8 @@ class RowStream {
     } else if (rows.length === 0) {
       // One row is longer than the text held: read more before parsing again (doubling keeps
       // the re-parsing linear).
-      if (pending.length >= MAX_ROW_CHARS) throw tooLong(firstLine);
-      this.#want = Math.min(Math.max(PARSE_CHARS, pending.length * 2), MAX_ROW_CHARS);
+      if (pending.length >= ROW_LIMIT) throw tooLong(firstLine);
+      this.#want = Math.min(Math.max(PARSE_CHARS, pending.length * 2), ROW_LIMIT);
       return undefined;
     }
     this.#want = PARSE_CHARS;
@@ -328,7 +351,16 @@ function quotingError(kind: keyof typeof QUOTING_PROBLEMS, line: number): Perman
   return new PermanentError('INVALID_CSV', `line ${line}: ${QUOTING_PROBLEMS[kind]}`);
 }
 
-function tooLong(line: number): PermanentError {
+function tooLong(line: number, limit = ROW_LIMIT, heapLimitBytes = getHeapStatistics().heap_size_limit): PermanentError {
+  if (limit < MAX_ROW_CHARS) {
+    const heapMiB = Math.round(heapLimitBytes / 2 ** 20);
+    return new PermanentError(
+      'OUT_OF_MEMORY',
+      `line ${line}: a row runs past ${limit} characters, more than a thread with a heap of ${heapMiB} MiB can convert ` +
+        `(rows up to ${MAX_ROW_CHARS} characters need WORKER_HEAP_MB=${Math.ceil((MAX_ROW_CHARS * HEAP_BYTES_PER_ROW_CHAR) / 2 ** 20)} or more); ` +
+        'raise WORKER_HEAP_MB (and the task memory with it) or split the file, then redrive this message; or a quote opened there is never closed',
+    );
+  }
   return new PermanentError(
     'INVALID_CSV',
     `line ${line}: a row runs past ${MAX_ROW_CHARS} characters, the most one row may hold; either a quote opened there is never closed (close it), or a field is that large (split it or store it as its own object)`,

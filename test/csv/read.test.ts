@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { CSV_PARSERS, MAX_ROW_CHARS, openCsv, type CsvParserName } from '../../src/csv/read.js';
+import { CSV_PARSERS, MAX_ROW_CHARS, openCsv, rowCharLimit, type CsvParserName } from '../../src/csv/read.js';
 import { permanentFailure, readAll, streamOf } from './csv-input.js';
 
 for (const parser of CSV_PARSERS) {
@@ -393,6 +393,20 @@ for (const parser of CSV_PARSERS) {
     });
   });
 }
+
+describe('the longest row a thread reads', () => {
+  it('is MAX_ROW_CHARS with the default worker heap (384 MiB: a heap limit of 432 MiB) and on the main thread', () => {
+    expect(rowCharLimit(432 * 2 ** 20)).to.equal(MAX_ROW_CHARS);
+    expect(rowCharLimit(4144 * 2 ** 20)).to.equal(MAX_ROW_CHARS);
+  });
+
+  it('shrinks with a small heap, so a huge field is refused before it can abort the process (WORKER_HEAP_MB=64: a limit of 112 MiB)', () => {
+    const limit = rowCharLimit(112 * 2 ** 20);
+    expect(limit).to.be.below(MAX_ROW_CHARS);
+    // A 30 MB field, measured to need about 80 MB of heap, is over it.
+    expect(limit).to.be.below(30_000_000).and.above(10_000_000);
+  });
+});
 
 describe('openCsv: both parsers agree', () => {
   it('on a file exercising quoting, CRLF, blank lines and multi-line fields', async () => {

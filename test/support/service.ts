@@ -18,6 +18,8 @@ export interface ServiceProcess {
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
+  /** What the child wrote to stderr so far (a crash's message, a fatal V8 error). */
+  stderr(): string;
 }
 
 export async function freePort(): Promise<number> {
@@ -80,6 +82,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     healthPort,
     logs,
     exited,
+    stderr: () => stderr,
     waitForLog(match, timeoutMs = 30_000) {
       const found = logs.find(match);
       if (found) return Promise.resolve(found);
