@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import type { BackfillCounts } from '../../src/backfill/run.js';
 import { parseNotification } from '../../src/events/parse.js';
 import { uniqueName } from '../support/emulator.js';
 import { createTestPipeline, type TestPipeline } from '../support/pipeline.js';
@@ -14,18 +15,8 @@ import { startBatchProxy, type BatchProxy } from '../support/sqs-batch-proxy.js'
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-interface Counts {
-  listed: number;
-  csv: number;
-  current: number;
-  missing: number;
-  stale: number;
-  enqueued: number;
-  failed: number;
-  older: number;
-  checked: number;
-  failures: { key: string; error: string }[];
-}
+/** What `backfill --json` prints. */
+type Counts = BackfillCounts & { failures: { key: string; error: string }[] };
 
 /** Where the service writes a source's outputs with the default OUTPUT_KEY_TEMPLATE. */
 function outputsOf(key: string): { parquet: string; avro: string } {
