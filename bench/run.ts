@@ -32,8 +32,10 @@ const wants = (section: string) => !only || only.has(section);
 const FARGATE = { vcpuHour: 0.04048, gbHour: 0.004445, gbPerVcpu: 2 };
 const PROPOSAL_CLAIM_PER_MILLION = 75;
 
+// The memory section measures its target's own case, 1 GB, in a quick run too: a 100 MB file
+// measured 19.3 MB/s where 1 GB ran at 27.1 on the same day (a file's fixed costs weigh more).
 const SIZES = quick
-  ? { engineBytes: 25e6, engineName: 'engine-25mb.csv', smallFiles: 300, warmup: 20, memoryBytes: 100e6, memoryName: 'engine-100mb.csv' }
+  ? { engineBytes: 25e6, engineName: 'engine-25mb.csv', smallFiles: 300, warmup: 20, memoryBytes: 1024 ** 3, memoryName: 'big-1gib.csv' }
   : { engineBytes: 100e6, engineName: 'engine-100mb.csv', smallFiles: 2000, warmup: 30, memoryBytes: 1024 ** 3, memoryName: 'big-1gib.csv' };
 if (filesArg) SIZES.smallFiles = Number(filesArg.split('=')[1]);
 const SMALL_FILE_BYTES = 20 * 1024;
@@ -347,7 +349,7 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
   }
   if (small) out.push(...smallFilesReport(small, smallEngine, targets));
   if (memory) {
-    out.push(`\nMemory: one ${Math.round(SIZES.memoryBytes / 1e6)} MB CSV through serve (WORKER_THREADS=1)${quick ? ' — quick run: 100 MB, not 1 GB' : ''}`);
+    out.push(`\nMemory: one ${Math.round(SIZES.memoryBytes / 1e6)} MB CSV through serve (WORKER_THREADS=1)`);
     out.push(
       table(
         ['', 'peak RSS MiB', 'seconds', 'MB/s', 'outputs'],
@@ -356,7 +358,7 @@ function report(engine?: EngineRow[], small?: ConsumerRun[], memory?: ConsumerRu
     );
     const mbps = SIZES.memoryBytes / 1e6 / memory.wallSeconds;
     targets.push({
-      target: `one large file through serve ≥ 25 MB/s, peak RSS < 512 MB (${quick ? '100 MB: quick run; the full run uses 1 GB' : '1 GB'})`,
+      target: `one large file through serve ≥ 25 MB/s, peak RSS < 512 MB (${Math.round(SIZES.memoryBytes / 1e6)} MB)`,
       measured: `${fmt(mbps)} MB/s, ${Math.round(memory.peakRssMiB ?? 0)} MiB`,
       met: mbps >= 25 && (memory.peakRssMiB ?? Infinity) < 512 && memory.outputsFound === 2 ? 'yes' : 'NO',
     });
