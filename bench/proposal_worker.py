@@ -21,6 +21,8 @@ import botocore.config
 import fastavro
 import pandas as pd
 
+from proposal_avro import avro_records, avro_schema
+
 QUEUE_URL = os.environ["QUEUE_URL"]
 OUTPUT_BUCKET = os.environ["OUTPUT_BUCKET"]
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL")
@@ -42,29 +44,6 @@ log_lock = threading.Lock()
 def log(**entry):
     with log_lock:
         print(json.dumps(entry), flush=True)
-
-
-AVRO_TYPES = {"int64": "long", "float64": "double", "bool": "boolean"}
-
-
-def avro_schema(df):
-    fields = []
-    for name, dtype in df.dtypes.items():
-        avro = AVRO_TYPES.get(str(dtype), "string")
-        fields.append({"name": name, "type": ["null", avro]})
-    return {"type": "record", "name": "Row", "fields": fields}
-
-
-def avro_records(df, schema):
-    converters = {"long": int, "double": float, "boolean": bool, "string": str}
-    names, columns = [], []
-    for field in schema["fields"]:
-        name, convert = field["name"], converters[field["type"][1]]
-        missing = df[name].isna().to_numpy()
-        values = df[name].to_numpy(dtype=object)
-        names.append(name)
-        columns.append([None if gone else convert(value) for value, gone in zip(values, missing)])
-    return [dict(zip(names, row)) for row in zip(*columns)]
 
 
 def process_file(bucket, key):

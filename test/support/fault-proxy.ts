@@ -177,7 +177,6 @@ export async function startFaultProxy(target: string, options: ProxyOptions = {}
   // A fresh upstream connection per call: a kept-alive socket that the emulator closed meanwhile
   // would fail a call that no fault was planned for.
   const agent = new http.Agent({ keepAlive: false, maxSockets: 256 });
-  const sockets = new Set<Socket>();
   const journal: JournalEntry[] = [];
   let sequence = 0;
 
@@ -302,17 +301,10 @@ export async function startFaultProxy(target: string, options: ProxyOptions = {}
     forward(request, response, info, fault);
   });
   server.keepAliveTimeout = 5_000;
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  // A client that went away mid-request is not our failure.
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server, agent);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: listening.endpoint,
     seed,
     configure(newPlan) {
       plan = newPlan;
@@ -329,6 +321,26 @@ export async function startFaultProxy(target: string, options: ProxyOptions = {}
     stats: () => structuredClone(stats),
     journal: () => [...journal],
     totalFaults: () => SERVICES.reduce((sum, s) => sum + KINDS.reduce((n, k) => n + stats.faults[s][k], 0), 0),
+    close: listening.close,
+  };
+}
+
+/**
+ * Listens on a free loopback port. close() ends the clients' sockets at once (a kept-alive one would
+ * hold the server open), the upstream agent's too, then the server.
+ */
+export async function listenOnLoopback(server: http.Server, agent: http.Agent): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // A client that went away mid-request is not our failure.
+  server.on('clientError', (_error, socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
     async close() {
       for (const socket of sockets) socket.destroy();
       agent.destroy();

@@ -5,8 +5,7 @@
  * chosen batch entries reported in `Failed` (and not delivered), or whole calls throttled.
  */
 import http, { type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { describeRequest } from './fault-proxy.js';
+import { describeRequest, listenOnLoopback } from './fault-proxy.js';
 
 export interface BatchEntry {
   Id: string;
@@ -56,7 +55,6 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
 export async function startBatchProxy(target: string): Promise<BatchProxy> {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: false, maxSockets: 256 });
-  const sockets = new Set<Socket>();
   const calls: Record<string, number> = {};
   const delivered: { at: number; entries: BatchEntry[] }[] = [];
   const refused = new Map<string, number>();
@@ -135,16 +133,10 @@ export async function startBatchProxy(target: string): Promise<BatchProxy> {
       );
     }, () => request.socket.destroy());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server, agent);
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: listening.endpoint,
     calls,
     delivered,
     refused,
@@ -154,10 +146,6 @@ export async function startBatchProxy(target: string): Promise<BatchProxy> {
     throttleSends(times) {
       throttlesLeft += times;
     },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: listening.close,
   };
 }
