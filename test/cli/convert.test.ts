@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { outputName } from '../../src/cli/convert.js';
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { outputName, registerConvertCommand } from '../../src/cli/convert.js';
+import { loadFormats } from '../../src/formats/plugins.js';
+import { REPO_ROOT } from '../deploy/deploy-files.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const run = promisify(execFile);
@@ -21,6 +25,16 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 describe('the convert command', () => {
+  it('documents every option it takes in the README’s options table', async () => {
+    const program = new Command('s3-csv-converter');
+    registerConvertCommand(program, { registry: await loadFormats([]), clients: () => { throw new Error('no AWS here'); } });
+    const convert = program.commands.find((command) => command.name() === 'convert')!;
+    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const flags = convert.options.map((option) => option.long!).filter(Boolean);
+    expect(flags).to.include.members(['--out', '--json', '--no-progress', '--schema-registry']);
+    expect(flags.filter((flag) => !readme.includes(`\`${flag}`)), 'options missing from the README').to.deep.equal([]);
+  });
+
   let dir: string;
 
   beforeEach(async () => {
