@@ -123,6 +123,22 @@ remove_stale_namespaces() {
   done
 }
 
+# Containers left by runs that were killed (SIGKILL; e.g. LocalStack, the service, a compose project):
+# the run id (and the compose project's name) ends in the pid of the run, which is gone.
+remove_stale_containers() {
+  local id run project owner
+  podman ps -a --format '{{.ID}}|{{index .Labels "s3-csv-converter.test-run"}}|{{index .Labels "io.podman.compose.project"}}' 2>/dev/null |
+    while IFS='|' read -r id run project; do
+      owner="${run:-$project}"
+      case "$owner" in *-[0-9]*) ;; *) continue ;; esac
+      case "$project" in '' | s3cc-walkthrough-*) ;; *) continue ;; esac
+      if ! kill -0 "${owner##*-}" 2>/dev/null; then
+        log "removing container $id left by a killed run ($owner)"
+        podman rm --force --time 0 "$id" >/dev/null 2>&1 || true
+      fi
+    done
+}
+
 wait_for_socket() {
   local socket="$1" deadline=$((SECONDS + 30))
   until node -e "require('http').get({ socketPath: process.argv[1], path: '/_ping' }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))" "$socket"; do
@@ -142,6 +158,7 @@ podman_unusable() {
 }
 
 start_podman_service() {
+  remove_stale_containers
   remove_stale_namespaces
   netns="s3cc-test-$$"
   ip netns add "$netns"
