@@ -9,7 +9,7 @@ import type { ColumnType, TypedBatch, TypedColumn } from '../types.js';
 import { ColumnBuffer } from './columns.js';
 import { MERGE, NONE, TYPE_OF_KIND } from './infer.js';
 import type { CsvChunk } from './read.js';
-import { BOOL, DATE, DOUBLE, INT, STRING, TIMESTAMP, classify, lastTemporal, parseBoolean, parseDate, scanNumber } from './scalars.js';
+import { BOOL, DATE, DOUBLE, INT, STRING, TIMESTAMP, classify, lastTemporal, parseBoolean, parseDate, scanNumber, scannedNumber } from './scalars.js';
 
 /** Where one built column comes from, and its type when it is fixed rather than inferred. */
 export interface ColumnPlan {
@@ -195,11 +195,11 @@ export class BatchBuilder {
       switch (kind) {
         case INT:
           // Up to 15 digits a double is exact, and cheaper than a BigInt.
-          if (text.length <= 15) buffer.pushSafeInteger(Number(text));
+          if (text.length <= 15) buffer.pushSafeInteger(scannedNumber(text));
           else buffer.pushBigInt(BigInt(text));
           break;
         case DOUBLE:
-          buffer.pushDouble(Number(text));
+          buffer.pushDouble(scannedNumber(text));
           break;
         case BOOL:
           buffer.pushBoolean((text.charCodeAt(0) | 32) === 116);
@@ -231,13 +231,13 @@ export class BatchBuilder {
           break;
         case 'int64':
           if ((fits = scanNumber(text) === INT)) {
-            if (text.length <= 15) buffer.pushSafeInteger(Number(text));
+            if (text.length <= 15) buffer.pushSafeInteger(scannedNumber(text));
             else buffer.pushBigInt(BigInt(text));
           }
           break;
         case 'double': {
           const kind = scanNumber(text);
-          if ((fits = kind === INT || kind === DOUBLE)) buffer.pushDouble(Number(text));
+          if ((fits = kind === INT || kind === DOUBLE)) buffer.pushDouble(scannedNumber(text));
           break;
         }
         case 'boolean': {

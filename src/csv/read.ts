@@ -290,9 +290,12 @@ class RowStream {
   async #parseMore(): Promise<RowBatch | undefined> {
     const { text, parser } = this;
     await text.fill(this.#want);
+    // A store may hand over much more text at once (a local file is read a MiB at a time): parse
+    // it a window at a time, so that the rows parsed die young rather than outlive a scavenge.
+    const windowed = text.pending.length >= 2 * this.#want;
+    const pending = windowed ? text.pending.slice(0, this.#want) : text.pending;
     // Text cut short by bad bytes is not the end of a row: parse only the rows it completes.
-    const final = text.ended && !text.fault;
-    const pending = text.pending;
+    const final = !windowed && text.ended && !text.fault;
     const firstLine = text.line;
     const parsed = parser.parse(pending, final);
     const { rows } = parsed;
@@ -322,7 +325,7 @@ class RowStream {
       this.#done = true;
       // fast-csv leaves trailing whitespace unparsed; anything else left would be a lost row.
       if (text.pending.trim() !== '') this.#error = quotingError('unparsed', text.line);
-    } else if (text.fault) {
+    } else if (text.fault && !windowed) {
       this.#done = true;
       this.#error = text.fault;
     } else if (rows.length === 0) {

@@ -31,35 +31,64 @@ const INT64_MAX_DIGITS = '9223372036854775807';
 const INT64_MIN_DIGITS = '9223372036854775808';
 
 /**
+ * The value of the number scanNumber last classified as INT or DOUBLE, when it was computed while
+ * scanning; NaN when not (more than 15 digits, or an exponent). Written here, as `temporal` is,
+ * so the hot path allocates nothing.
+ */
+const scanned = { value: NaN };
+
+/** Exact powers of ten: 10^22 is the largest a double holds exactly. */
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
  * INT: optional sign, digits, no leading zero, within signed 64 bits.
  * DOUBLE: decimal point and/or exponent (`2.5`, `.5`, `5.`, `1e5`), finite.
  * STRING otherwise. Leading zeros (`007`) are codes, not numbers. An integer outside 64 bits is a
  * STRING, not a DOUBLE: a double could not hold it exactly. `NaN` and `Infinity` are strings.
+ *
+ * With at most 15 digits and no exponent it also computes the value, exactly as Number(s) would
+ * (see `scannedNumber`): the digits as an integer are below 2^53, so exact, and dividing by an
+ * exact power of ten (10^k, k <= 22) rounds once, correctly (Clinger's fast path).
  */
 export function scanNumber(s: string): Kind {
+  scanned.value = NaN;
   // Every read stays below s.length: charCodeAt past the end is NaN and makes V8 deoptimise.
   const n = s.length;
   let i = 0;
   let c = s.charCodeAt(0);
+  const negative = c === 45;
   if (c === 45 || c === 43) i++;
   const intStart = i;
-  while (i < n && isDigit((c = s.charCodeAt(i)))) i++;
+  let digits = 0;
+  while (i < n && isDigit((c = s.charCodeAt(i)))) {
+    digits = digits * 10 + (c - 48);
+    i++;
+  }
   const intDigits = i - intStart;
   if (intDigits > 1 && s.charCodeAt(intStart) === 48) return STRING;
   if (i === n) {
     if (intDigits === 0) return STRING;
+    if (intDigits <= 15) scanned.value = negative ? -digits : digits;
     if (intDigits < 19) return INT;
     if (intDigits > 19) return STRING;
-    const digits = intStart === 0 ? s : s.slice(intStart);
-    return digits <= (s.charCodeAt(0) === 45 ? INT64_MIN_DIGITS : INT64_MAX_DIGITS) ? INT : STRING;
+    const text = intStart === 0 ? s : s.slice(intStart);
+    return text <= (negative ? INT64_MIN_DIGITS : INT64_MAX_DIGITS) ? INT : STRING;
   }
   let fracDigits = 0;
   if (c === 46) {
     const fracStart = ++i;
-    while (i < n && isDigit((c = s.charCodeAt(i)))) i++;
+    while (i < n && isDigit((c = s.charCodeAt(i)))) {
+      digits = digits * 10 + (c - 48);
+      i++;
+    }
     fracDigits = i - fracStart;
     if (i === n) {
       if (intDigits + fracDigits === 0) return STRING;
+      if (intDigits + fracDigits <= 15) {
+        const value = fracDigits === 0 ? digits : digits / POWERS_OF_TEN[fracDigits]!;
+        scanned.value = negative ? -value : value;
+        return DOUBLE;
+      }
       // Only a huge integer part can overflow to Infinity without an exponent.
       return intDigits > 300 && !Number.isFinite(Number(s)) ? STRING : DOUBLE;
     }
@@ -72,6 +101,15 @@ export function scanNumber(s: string): Kind {
   if (i === expStart || i !== n) return STRING;
   // An exponent can overflow to Infinity, which is not the value written.
   return Number.isFinite(Number(s)) ? DOUBLE : STRING;
+}
+
+/**
+ * Number(s) of a value scanNumber (or classify) has just found to be INT or DOUBLE: the value
+ * computed while scanning when there is one, which saves parsing the text again.
+ */
+export function scannedNumber(s: string): number {
+  const value = scanned.value;
+  return value === value ? value : Number(s);
 }
 
 /** `s` as an exact bigint, or undefined unless scanNumber(s) is INT. */

@@ -241,6 +241,20 @@ for (const parser of CSV_PARSERS) {
         expect(error.message).to.contain('UTF-8');
       });
 
+      it('names the line of bad bytes far into one large piece, after the rows before them', async () => {
+        const bytes = Buffer.concat([Buffer.from('a,b\n' + '1,2\n'.repeat(100_000) + '3,'), Buffer.from([0xe9]), Buffer.from('\n')]);
+        const table = await openCsv(streamOf(bytes, [1 << 22]), { encoding: 'utf-8', parser });
+        let rows = 0;
+        const error = await permanentFailure(
+          (async () => {
+            for await (const chunk of table.chunks) rows += chunk.rows.length;
+          })(),
+        );
+        expect(error.code).to.equal('INVALID_ENCODING');
+        expect(error.message).to.match(/^line 100002: /);
+        expect(rows).to.equal(100_000);
+      });
+
       it('rejects invalid UTF-8 in the header as line 1, and in pieces of one byte', async () => {
         const bytes = Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9]), Buffer.from(',b\n1,2\n')]);
         expect((await failure(bytes)).message).to.match(/^line 1: /);
@@ -305,6 +319,16 @@ for (const parser of CSV_PARSERS) {
           expect(result.rows, String(pieces)).to.deep.equal(rows);
           expect(result.lines, String(pieces)).to.deep.equal(lines);
         }
+      });
+
+      it('gives the same rows and lines when the source hands over a MiB at a time, as a local file does', async () => {
+        // Text far longer than the parse window is parsed a window at a time (so parsed rows die young).
+        const { text, rows, lines } = tricky(20_000);
+        expect(text.length).to.be.above(4 << 16);
+        const result = await read(text, { pieces: [1 << 20], chunkRows: 999 });
+        expect(result.rows.length).to.equal(rows.length);
+        expect(result.rows).to.deep.equal(rows);
+        expect(result.lines).to.deep.equal(lines);
       });
 
       it('gives the right rows and lines wherever the parse windows end', async () => {
