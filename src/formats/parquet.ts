@@ -141,7 +141,7 @@ class ParquetFormatWriter implements FormatWriter {
       dataOffset,
       dictionaryOffset,
       dataPages: pages,
-      statistics: statistics(column, rows),
+      statistics: statistics(column, rows, dictionary),
     };
   }
 
@@ -363,8 +363,12 @@ function dictionaryIndexes(column: StringColumn, dictionary: Dictionary, start: 
 /** Bounds longer than this are left out (Parquet allows it) rather than truncated. */
 const MAX_STATISTIC_BYTES = 64;
 
-/** Min, max (in their plain encoding) and null count of a column chunk, as readers use them to skip row groups. */
-function statistics(column: TypedColumn, rows: number): ChunkStatistics {
+/**
+ * Min, max (in their plain encoding) and null count of a column chunk, as readers use them to skip
+ * row groups. A string column's dictionary holds each distinct value once: its bounds are found
+ * among those alone.
+ */
+function statistics(column: TypedColumn, rows: number, dictionary?: Dictionary): ChunkStatistics {
   const { nulls } = column;
   const nullCount = column.nullCount;
   let minRow = -1;
@@ -422,7 +426,10 @@ function statistics(column: TypedColumn, rows: number): ChunkStatistics {
     }
     case 'string': {
       const { bytes, offsets } = column;
-      for (let row = 0; row < rows; row++) {
+      const candidates = dictionary?.firstRows;
+      const count = candidates ? candidates.length : rows;
+      for (let i = 0; i < count; i++) {
+        const row = candidates ? candidates[i]! : i;
         if (nulls?.[row] === 1) continue;
         if (minRow === -1 || compareBytes(bytes, offsets, row, minRow) < 0) minRow = row;
         if (maxRow === -1 || compareBytes(bytes, offsets, row, maxRow) > 0) maxRow = row;

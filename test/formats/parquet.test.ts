@@ -76,13 +76,15 @@ for g in range(m.num_row_groups):
         s = m.row_group(g).column(c).statistics
         stats.append([m.row_group(g).column(c).path_in_schema, s.has_min_max, str(s.min) if s.has_min_max else None, str(s.max) if s.has_min_max else None, s.null_count])
 q = lambda sql: duckdb.sql(sql.replace('F', "'" + sys.argv[1] + "'")).fetchall()[0][0]
-print(json.dumps({'stats': stats[:7] + stats[-7:], 'ids': q("select count(*) from F where id between 9990 and 10010"),
+print(json.dumps({'stats': stats[:7] + stats[-7:], 'cityEncodings': list(m.row_group(0).column(6).encodings), 'ids': q("select count(*) from F where id between 9990 and 10010"),
   'tsAfter': q("select count(*) from F where ts > make_timestamptz(1600000000000000 + 25000::BIGINT * 1000003)"),
   'city': q("select count(*) from F where city = 'São Paulo'"), 'noName': q("select count(*) from F where name is null")}))
 `,
       [path],
     );
-    const result = JSON.parse(report) as { stats: unknown[][]; ids: number; tsAfter: number; city: number; noName: number };
+    const result = JSON.parse(report) as { stats: unknown[][]; cityEncodings: string[]; ids: number; tsAfter: number; city: number; noName: number };
+    // city is dictionary-encoded: its bounds come from the dictionary's entries.
+    expect(result.cityEncodings).to.include('RLE_DICTIONARY');
     expect(result.stats.slice(0, 7)).to.deep.equal([
       ['id', true, '0', '9999', 10],
       ['amount', true, '-0.0', '4999.5', 99], // a zero minimum is written -0, as the spec says
