@@ -112,19 +112,6 @@ export function scannedNumber(s: string): number {
   return value === value ? value : Number(s);
 }
 
-/** `s` as an exact bigint, or undefined unless scanNumber(s) is INT. */
-export function parseInt64(s: string): bigint | undefined {
-  if (scanNumber(s) !== INT) return undefined;
-  // Up to 15 digits a double is exact, and going through Number is cheaper than parsing a BigInt.
-  return s.length <= 15 ? BigInt(Number(s)) : BigInt(s);
-}
-
-/** `s` as a number, or undefined unless scanNumber(s) is INT or DOUBLE. */
-export function parseDouble(s: string): number | undefined {
-  const kind = scanNumber(s);
-  return kind === INT || kind === DOUBLE ? Number(s) : undefined;
-}
-
 // ---- booleans ------------------------------------------------------------------------------------
 
 /** `true` or `false` in any letter case; nothing else (not `yes`, not `1`). */
@@ -237,20 +224,6 @@ export function parseDate(s: string): number | undefined {
   return s.length === 10 && isDigit(s.charCodeAt(0)) && s.charCodeAt(4) === 45 && scanTemporal(s) === DATE
     ? temporal.days
     : undefined;
-}
-
-/**
- * Microseconds since 1970-01-01T00:00:00Z, or undefined unless classify(s) is TIMESTAMP or DATE
- * (a date is its midnight UTC).
- */
-export function parseTimestamp(s: string): bigint | undefined {
-  if (s.length < 10 || !isDigit(s.charCodeAt(0)) || s.charCodeAt(4) !== 45) return undefined;
-  const kind = scanTemporal(s);
-  if (kind !== DATE && kind !== TIMESTAMP) return undefined;
-  const seconds = temporal.days * 86400 + temporal.seconds;
-  const micros = seconds * 1e6 + temporal.micros;
-  // Beyond 2^53 microseconds (about 285 years from 1970) a double is no longer exact.
-  return Number.isSafeInteger(micros) ? BigInt(micros) : BigInt(seconds) * 1_000_000n + BigInt(temporal.micros);
 }
 
 function isDigit(c: number): boolean {
